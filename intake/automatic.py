@@ -1,0 +1,46 @@
+"""Recognises mail that must never get an automatic reply: auto-replies, bounces, lists, bulk, our own mail."""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+
+_NO_REPLY = re.compile(r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer-daemon|postmaster|bounces?)([+-].*)?@", re.I)
+_OOO_SUBJECT = re.compile(
+    r"^\s*(auto(matic)?[ -]?(reply|response|svar)|autosvar|out of (the )?office|frånvaro(meddelande)?|"
+    r"abwesenheit|automatiskt svar|undeliver|delivery status notification|mail delivery failed|"
+    r"returned mail|olevererbart|kan inte levereras)", re.I)
+
+
+def reasons(msg: Message, sender: str, own_addresses: set[str]) -> list[str]:
+    """Why this mail is automatic (RFC 3834 and common practice); empty when a person wrote it."""
+    found = []
+    auto = (msg.get("Auto-Submitted") or "").strip().lower()
+    if auto and auto != "no":
+        found.append(f"Auto-Submitted: {auto.split(';')[0]}")
+    return_path = (msg.get("Return-Path") or "").strip()
+    if return_path in ("<>", "< >"):
+        found.append("null return path (bounce)")
+    ctype = msg.get_content_type()
+    if ctype == "multipart/report":
+        found.append("delivery or disposition report")
+    if msg.get("List-Id") or msg.get("List-Unsubscribe"):
+        found.append("mailing list")
+    precedence = (msg.get("Precedence") or "").strip().lower()
+    if precedence in ("bulk", "list", "junk"):
+        found.append(f"Precedence: {precedence}")
+    for header in ("X-Autoreply", "X-Autorespond"):
+        if header in msg:
+            found.append(header)
+    if (msg.get("X-Auto-Response-Suppress") or "").strip().lower() in ("all", "oof", "autoreply"):
+        found.append("X-Auto-Response-Suppress")
+    if _OOO_SUBJECT.match(str(msg.get("Subject") or "")):
+        found.append("subject of an automatic reply")
+    address = (sender or "").lower()
+    if not address:
+        found.append("no sender address")
+    elif address in own_addresses:
+        found.append("sent by this mailbox")
+    elif _NO_REPLY.match(address):
+        found.append("no-reply sender")
+    return found

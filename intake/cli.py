@@ -1,0 +1,185 @@
+"""The `halsodata` command: run the daemon, look at cases and intake records, make a storage key."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+from sqlmodel import func, select
+
+from intake import config as config_mod
+from intake import daemon, logs, views
+from intake.mailbox import MailboxUnavailable
+from outbox.send import SmtpUnavailable
+from store import db
+from store.blobs import new_key
+from store.db import session_scope
+from store.models import Case, InboundMail
+
+log = logging.getLogger("halsodata")
+
+
+class _Obj:
+    def __init__(self, config_path):
+        self.config_path = config_path
+        self._config = None
+
+    @property
+    def config(self) -> config_mod.Config:
+        if self._config is None:
+            try:
+                self._config = config_mod.load(self.config_path)
+            except config_mod.ConfigError as exc:
+                raise click.ClickException(f"configuration error: {exc}") from None
+            logs.setup(self._config.log.level, self._config.log.format)
+        return self._config
+
+
+def _engine(obj: _Obj):
+    try:
+        ctx = daemon.open_context(obj.config)
+    except (db.StoreUnavailable, config_mod.ConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
+    return ctx.engine
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Configuration file. Default: $HALSODATA_CONFIG, else ./halsodata.toml.")
+@click.pass_context
+def main(ctx: click.Context, config_path):
+    """halsodata: the mail-intake daemon of the Centre for Health Data.
+
+    Reads applications for health data from a mailbox, opens and updates cases and answers researchers.
+    """
+    ctx.obj = _Obj(config_path)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Take in everything now in the mailbox, send what is due, then exit.")
+@click.pass_obj
+def run(obj: _Obj, once: bool):
+    """Run the intake daemon (IMAP IDLE, or polling where the server has no IDLE)."""
+    config = obj.config
+    try:
+        if once:
+            report = daemon.run_once(config)
+            click.echo(f"{report.taken_in} mail(s) taken in, {report.processed} processed "
+                       f"({report.failed} failed), {report.moved} filed away, {report.sent} reply(ies) sent")
+        else:
+            daemon.run_forever(config)
+    except (MailboxUnavailable, SmtpUnavailable, db.StoreUnavailable, config_mod.ConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.group()
+def cases():
+    """List and show cases."""
+
+
+@cases.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: a list of case objects.")
+@click.option("--state", default=None, help="Only cases in this state.")
+@click.pass_obj
+def cases_list(obj: _Obj, as_json: bool, state: str | None):
+    """List cases, newest first."""
+    with session_scope(_engine(obj)) as s:
+        query = select(Case).order_by(Case.opened_at.desc(), Case.id.desc())
+        if state:
+            query = query.where(Case.state == state)
+        rows = [views.case_summary(c) for c in s.exec(query).all()]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("No cases yet.")
+        return
+    click.echo(f"{'CASE':<16} {'STATE':<12} {'TRACK':<14} {'OPENED':<17} {'RESEARCHER':<32} TITLE")
+    for r in rows:
+        click.echo(f"{r['number']:<16} {r['state']:<12} {r['track']:<14} {r['opened_at'][:16]:<17} "
+                   f"{r['researcher'][:32]:<32} {r['title'][:60]}")
+
+
+@cases.command("show")
+@click.argument("number")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: the case with messages, findings and replies.")
+@click.pass_obj
+def cases_show(obj: _Obj, number: str, as_json: bool):
+    """Show one case: its state, messages and attachments, findings and replies."""
+    with session_scope(_engine(obj)) as s:
+        case = s.exec(select(Case).where(func.upper(Case.number) == number.strip("[] ").upper())).first()
+        if case is None:
+            raise click.ClickException(f"no case {number}. `halsodata cases list` shows the cases.")
+        detail = views.case_detail(s, case)
+    if as_json:
+        click.echo(json.dumps(detail, ensure_ascii=False, indent=2))
+        return
+    d = detail
+    click.echo(f"{d['number']}  {d['title']}")
+    click.echo(f"  state {d['state']}, track {d['track']}, language {d['language']}")
+    click.echo(f"  researcher {d['researcher_name']} <{d['researcher']}>")
+    click.echo(f"  opened {d['opened_at']}, updated {d['updated_at']}")
+    click.echo(f"\nMessages ({len(d['messages'])})")
+    for m in d["messages"]:
+        click.echo(f"  {m['received_at']}  {m['subject']}")
+        click.echo(f"    {m['outcome']}")
+        for a in m["attachments"]:
+            kind = f"  [{a['kind']}]" if a["kind"] else ""
+            click.echo(f"    - {a['filename']} ({a['content_type']}, {a['size']:,} bytes){kind}")
+    click.echo(f"\nFindings ({len(d['findings'])})")
+    for f in d["findings"]:
+        click.echo(f"  {f['status']:<14} {f['rule']}: {f['message_en']}")
+    click.echo(f"\nReplies ({len(d['replies'])})")
+    for r in d["replies"]:
+        when = f"sent {r['sent_at']}" if r["sent_at"] else f"queued {r['queued_at']}"
+        click.echo(f"  {r['type']:<20} {r['status']:<10} {r['language']}  to {r['to']}  {when}")
+        click.echo(f"    {r['subject']}")
+
+
+@main.group()
+def mails():
+    """The intake record: every mail taken from the mailbox and its outcome."""
+
+
+@mails.command("list")
+@click.option("--status", type=click.Choice(["fetched", "processed", "duplicate", "ignored", "failed"]),
+              default=None, help="Only mails with this outcome.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def mails_list(obj: _Obj, status: str | None, as_json: bool):
+    """List mails taken in, with their outcome (failed ones say why)."""
+    with session_scope(_engine(obj)) as s:
+        query = select(InboundMail, Case.number).join(Case, isouter=True).order_by(InboundMail.id)
+        if status:
+            query = query.where(InboundMail.status == status)
+        rows = [views.mail_view(m, number) for m, number in s.exec(query).all()]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        click.echo(f"#{r['id']:<5} uid {r['uid']:<6} {r['status']:<10} {r['case'] or '-':<14} {r['outcome']}")
+
+
+@main.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the key to this file (mode 0600) instead of printing it.")
+def keygen(out: Path | None):
+    """Make a key for encrypting stored mail and attachments ([store] key_file or key_env)."""
+    key = new_key()
+    if out is None:
+        click.echo(key)
+        return
+    if out.exists():
+        raise click.ClickException(f"{out} exists; refusing to overwrite a key (stored files need it). To "
+                                   "rotate, put the new key as the first line and keep the old one below it.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.touch(mode=0o600)
+    out.write_text(key + "\n")
+    click.echo(f"wrote a new key to {out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""Loads and validates the TOML configuration, with HALSODATA_<SECTION>__<KEY> overrides from the environment."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import typing
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+ENV_PREFIX = "HALSODATA_"
+CONFIG_ENV = "HALSODATA_CONFIG"
+DEFAULT_CONFIG = "halsodata.toml"
+
+Security = Literal["tls", "starttls", "none"]
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names each key and how to fix it."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class _Credentials(_Section):
+    username: str = ""
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    password_env: str | None = None
+
+    @model_validator(mode="after")
+    def _one_password_source(self):
+        given = [k for k in ("password", "password_file", "password_env") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"set only one of password, password_file, password_env (found {', '.join(given)})")
+        if self.username and not given:
+            raise ValueError("username is set but no password: set password_file (recommended), "
+                             "password_env or password")
+        return self
+
+    def secret(self, section: str) -> str:
+        """The password, read at the moment it is needed so files and variables may change between runs."""
+        if self.password is not None:
+            return self.password.get_secret_value()
+        if self.password_file is not None:
+            try:
+                return self.password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{section}.password_file: cannot read {self.password_file} ({exc.strerror}). "
+                                  "Fix: point it at a readable file holding only the password.") from exc
+        if self.password_env is not None:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ConfigError(f"{section}.password_env: the environment variable {self.password_env} "
+                                  "is not set. Fix: export it before starting halsodata.")
+            return value
+        return ""
+
+
+class ImapConfig(_Credentials):
+    host: str = "localhost"
+    port: int = Field(993, ge=1, le=65535)
+    security: Security = "tls"
+    folder: str = "INBOX"
+    processed_folder: str = "Processed"
+    idle_timeout: int = Field(600, ge=10, le=1740, description="seconds before IDLE is re-issued")
+    poll_interval: int = Field(60, ge=1, description="seconds between polls when the server has no IDLE")
+    timeout: int = Field(60, ge=1, description="socket timeout in seconds")
+
+
+class SmtpConfig(_Credentials):
+    host: str = "localhost"
+    port: int = Field(587, ge=1, le=65535)
+    security: Security = "starttls"
+    from_address: str = ""
+    timeout: int = Field(60, ge=1)
+
+    @model_validator(mode="after")
+    def _from_needed(self):
+        if "@" not in self.from_address:
+            raise ValueError("from_address must be the shared mailbox's address, e.g. halsodata@region.example")
+        return self
+
+
+class StoreConfig(_Section):
+    url: str = "sqlite:///halsodata.db"
+    files: Path = Path("halsodata-files")
+    key_file: Path | None = None
+    key_env: str | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self):
+        if self.key_file is not None and self.key_env is not None:
+            raise ValueError("set only one of key_file, key_env")
+        if self.key_file is None and self.key_env is None:
+            raise ValueError("stored mail is encrypted at rest and needs a key: set key_file (create one with "
+                             "`halsodata keygen --out /etc/halsodata/store.key`) or key_env")
+        return self
+
+
+class CasesConfig(_Section):
+    number_format: str = "HD-{year}-{seq:04}"
+    coordinators: list[str] = Field(default_factory=list)
+    language: Literal["sv", "en"] = "sv"
+
+    @model_validator(mode="after")
+    def _format_usable(self):
+        try:
+            self.number_format.format(year=2026, seq=1)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"number_format must use only {{year}} and {{seq}} fields ({exc})") from None
+        if "{seq" not in self.number_format:
+            raise ValueError("number_format must contain {seq} (e.g. HD-{year}-{seq:04})")
+        return self
+
+
+class LimitsConfig(_Section):
+    max_message_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+
+
+class LogConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class Config(_Section):
+    imap: ImapConfig = Field(default_factory=ImapConfig)
+    smtp: SmtpConfig
+    store: StoreConfig
+    cases: CasesConfig = Field(default_factory=CasesConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+    source: Path | None = Field(None, exclude=True)
+
+
+def _is_text(annotation) -> bool:
+    """True for fields whose environment value should be taken verbatim rather than as a TOML value."""
+    args = typing.get_args(annotation)
+    if args:
+        return all(_is_text(a) for a in args if a is not type(None)) and any(a is not type(None) for a in args)
+    return annotation in (str, SecretStr, Path)
+
+
+def _env_overrides(data: dict, environ: typing.Mapping[str, str]) -> dict:
+    sections = Config.model_fields
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        section, sep, key = name[len(ENV_PREFIX):].lower().partition("__")
+        section_model = sections.get(section)
+        if not sep or section_model is None or section == "source":
+            raise ConfigError(f"{name}: not a configuration key. Fix: use HALSODATA_<SECTION>__<KEY> with a "
+                              f"section of {', '.join(s for s in sections if s != 'source')}, or unset it.")
+        fields = typing.get_args(section_model.annotation) or (section_model.annotation,)
+        model = next(f for f in fields if isinstance(f, type) and issubclass(f, BaseModel))
+        field = model.model_fields.get(key)
+        if field is None:
+            raise ConfigError(f"{name}: [{section}] has no key '{key}'. Fix: see config.example.toml for the "
+                              "keys, or unset it.")
+        if _is_text(field.annotation):
+            value = raw
+        else:
+            try:
+                value = tomllib.loads(f"v = {raw}")["v"]
+            except tomllib.TOMLDecodeError:
+                value = raw
+        data.setdefault(section, {})[key] = value
+    return data
+
+
+def _describe(err) -> str:
+    key = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return f"{key}: unknown key. Fix: remove it or check its spelling against config.example.toml."
+    if err["type"] == "missing":
+        return f"{key}: required but not set. Fix: add it (see config.example.toml)."
+    return f"{key}: {msg} (got {err.get('input')!r})." if err["type"] not in ("value_error",) else f"{key}: {msg}."
+
+
+def config_path(explicit: str | os.PathLike | None, environ: typing.Mapping[str, str] = os.environ) -> Path:
+    if explicit:
+        return Path(explicit)
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV])
+    return Path(DEFAULT_CONFIG)
+
+
+def load(explicit: str | os.PathLike | None = None, environ: typing.Mapping[str, str] = os.environ) -> Config:
+    """Read the configuration file, apply environment overrides and validate; raise ConfigError naming each problem."""
+    path = config_path(explicit, environ)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} not found. Fix: copy config.example.toml to {path} and "
+                          f"edit it, or pass --config PATH or set {CONFIG_ENV}.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}). Fix the line it names.") from None
+    data = _env_overrides(data, environ)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        problems = "\n  ".join(_describe(e) for e in exc.errors())
+        raise ConfigError(f"{path}: the configuration has problems:\n  {problems}") from None
+    base = path.resolve().parent
+    # Relative paths in the file mean "next to the file", so the daemon works from any working directory.
+    if not config.store.files.is_absolute():
+        config.store.files = base / config.store.files
+    if config.store.key_file is not None and not config.store.key_file.is_absolute():
+        config.store.key_file = base / config.store.key_file
+    for section in (config.imap, config.smtp):
+        if section.password_file is not None and not section.password_file.is_absolute():
+            section.password_file = base / section.password_file
+    if config.store.url.startswith("sqlite:///") and not config.store.url.startswith("sqlite:////"):
+        rel = config.store.url.removeprefix("sqlite:///")
+        if rel and rel != ":memory:":
+            config.store.url = f"sqlite:///{base / rel}"
+    config.source = path
+    return config

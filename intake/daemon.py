@@ -1,0 +1,188 @@
+"""The daemon's cycle: take in new mail, process it, file it away, send what is due; forever or once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+
+from imapclient.exceptions import IMAPClientError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import select
+
+from intake import pipeline
+from intake.config import Config, ConfigError
+from intake.mailbox import Mailbox, MailboxUnavailable
+from intake.receive import known_uids, record
+from outbox import send
+from store import db
+from store.blobs import BlobStore, load_keys
+from store.db import session_scope
+from store.models import InboundMail, utcnow
+
+log = logging.getLogger("halsodata.daemon")
+
+
+@dataclass
+class CycleReport:
+    taken_in: int = 0
+    processed: int = 0
+    failed: int = 0
+    moved: int = 0
+    sent: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def open_context(config: Config) -> pipeline.Context:
+    """Engine, schema and file store; raises StoreUnavailable or ConfigError with the fix."""
+    try:
+        keys = load_keys(config.store.key_file, config.store.key_env)
+    except KeyError as exc:
+        raise ConfigError(exc.args[0]) from None
+    engine = db.make_engine(config.store.url)
+    db.check(engine)
+    db.init_schema(engine)
+    try:
+        config.store.files.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ConfigError(f"store.files: cannot create {config.store.files} ({exc.strerror}). Fix: point it at "
+                          "a writable directory.") from None
+    return pipeline.Context(config=config, engine=engine, blobs=BlobStore(config.store.files, keys))
+
+
+def _process(ctx: pipeline.Context, mail_id: int, report: CycleReport) -> None:
+    try:
+        status = pipeline.process(ctx, mail_id)
+    except SQLAlchemyError:
+        raise  # the database is the problem, not the mail: retry the whole cycle later
+    except Exception as exc:  # one hostile mail must never stop the daemon
+        log.exception("mail #%s failed in processing (%s); recorded, going on", mail_id, type(exc).__name__)
+        pipeline.fail(ctx, mail_id, f"processing failed ({type(exc).__name__}); raw message kept")
+        status = "failed"
+    report.processed += 1
+    report.failed += status == "failed"
+
+
+def take_in(ctx: pipeline.Context, mailbox: Mailbox, report: CycleReport) -> list[int]:
+    """Record and process every message not seen before; return the folder's current UIDs."""
+    folder, limit = ctx.config.imap.folder, ctx.config.limits.max_message_bytes
+    uidvalidity = mailbox.select()
+    uids = mailbox.uids()
+    seen = known_uids(ctx.engine, mailbox.account, folder, uidvalidity)
+    for uid in uids:
+        if uid in seen:
+            continue
+        size = mailbox.size(uid)
+        if size is None:
+            continue  # expunged by someone else meanwhile
+        if size > limit:
+            raw, too_large = mailbox.fetch_header(uid), size
+        else:
+            raw, too_large = mailbox.fetch(uid), None
+        if raw is None:
+            continue
+        row = record(ctx.engine, ctx.blobs, account=mailbox.account, folder=folder, uidvalidity=uidvalidity,
+                     uid=uid, raw=raw, too_large=too_large)
+        report.taken_in += 1
+        if row.status == "fetched":
+            _process(ctx, row.id, report)
+    return uids
+
+
+def process_leftovers(ctx: pipeline.Context, report: CycleReport) -> None:
+    """Mails recorded but not processed (the daemon stopped in between) are processed now."""
+    with session_scope(ctx.engine) as s:
+        ids = s.exec(select(InboundMail.id).where(InboundMail.status == "fetched").order_by(InboundMail.id)).all()
+    for mail_id in ids:
+        _process(ctx, mail_id, report)
+
+
+def file_away(ctx: pipeline.Context, mailbox: Mailbox, current: list[int], report: CycleReport) -> None:
+    """Move every finished mail out of the intake folder, only after its outcome is committed."""
+    present = set(current)
+    with session_scope(ctx.engine) as s:
+        rows = s.exec(select(InboundMail).where(InboundMail.account == mailbox.account,
+                                                InboundMail.folder == ctx.config.imap.folder,
+                                                InboundMail.status != "fetched",
+                                                InboundMail.leave_in_mailbox == False,  # noqa: E712
+                                                InboundMail.moved_at.is_(None))).all()
+        stale = [r for r in rows if r.uidvalidity != mailbox.uidvalidity or r.uid not in present]
+        todo = [r for r in rows if r not in stale]
+        mailbox.finish([r.uid for r in todo])
+        now = utcnow()
+        for r in rows:  # stale ones are no longer here under that UID: nothing left to move
+            r.moved_at = now
+    report.moved += len(todo)
+
+
+def send_due(ctx: pipeline.Context, report: CycleReport) -> None:
+    result = asyncio.run(send.send_due(ctx.engine, ctx.config.smtp))
+    report.sent += len(result.sent)
+
+
+def cycle(ctx: pipeline.Context, mailbox: Mailbox) -> CycleReport:
+    report = CycleReport()
+    process_leftovers(ctx, report)
+    current = take_in(ctx, mailbox, report)
+    file_away(ctx, mailbox, current, report)
+    send_due(ctx, report)
+    if report.taken_in or report.sent:
+        log.info("cycle: %s taken in, %s processed (%s failed), %s filed away, %s replies sent",
+                 report.taken_in, report.processed, report.failed, report.moved, report.sent)
+    return report
+
+
+def run_once(config: Config) -> CycleReport:
+    """Take in everything now in the mailbox and send what is due; raise on an unreachable server."""
+    ctx = open_context(config)
+    asyncio.run(send.check(config.smtp))
+    with Mailbox(config.imap) as mailbox:
+        return cycle(ctx, mailbox)
+
+
+class _Stop:
+    def __init__(self):
+        self.requested = False
+
+    def __call__(self, signum, _frame):
+        log.info("signal %s received: stopping after the current step", signum)
+        self.requested = True
+
+
+def run_forever(config: Config, max_backoff: float = 300.0) -> None:
+    """The daemon: IDLE (or poll) and cycle; reconnect with growing delays when anything is unreachable."""
+    stop = _Stop()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    delay = 1.0
+    ctx = None
+    while not stop.requested:
+        try:
+            if ctx is None:
+                ctx = open_context(config)
+            with Mailbox(config.imap) as mailbox:
+                log.info("connected to the mailbox (%s)", "IDLE" if mailbox.has_idle else "polling")
+                delay = 1.0
+                while not stop.requested:
+                    try:
+                        cycle(ctx, mailbox)
+                    except send.SmtpUnavailable as exc:
+                        log.error("%s", exc)  # intake goes on; replies wait in the outbox
+                    waited = 0.0
+                    period = config.imap.idle_timeout if mailbox.has_idle else config.imap.poll_interval
+                    while not stop.requested and waited < period:
+                        step = min(5.0, period - waited)
+                        if mailbox.wait(step):
+                            break
+                        waited += step
+        except ConfigError:
+            raise
+        except (MailboxUnavailable, db.StoreUnavailable, SQLAlchemyError, IMAPClientError, OSError) as exc:
+            log.error("%s; retrying in %.0f s", exc if str(exc) else type(exc).__name__, delay)
+            end = time.monotonic() + delay
+            while not stop.requested and time.monotonic() < end:
+                time.sleep(min(1.0, end - time.monotonic()))
+            delay = min(delay * 2, max_backoff)
+    log.info("stopped")

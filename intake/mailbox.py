@@ -1,0 +1,143 @@
+"""Thin adapter over imapclient: the IMAP commands intake needs, returning plain Python values."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import time
+
+import imapclient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from intake.config import ImapConfig
+
+log = logging.getLogger("halsodata.imap")
+
+LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
+class MailboxUnavailable(Exception):
+    """The IMAP server cannot be reached or refuses us; the text says what to check."""
+
+
+class Mailbox:
+    """One authenticated connection with one selected folder."""
+
+    def __init__(self, cfg: ImapConfig):
+        self.cfg = cfg
+        self.client: imapclient.IMAPClient | None = None
+        self.uidvalidity: int | None = None
+        self.account = f"{cfg.username}@{cfg.host}:{cfg.port}"
+
+    # -- connection -------------------------------------------------------------------------------
+    def connect(self) -> "Mailbox":
+        """TCP (+TLS) connect, LOGIN, and SELECT the configured folder."""
+        cfg = self.cfg
+        where = f"{cfg.host}:{cfg.port}"
+        try:
+            context = ssl.create_default_context() if cfg.security != "none" else None
+            client = imapclient.IMAPClient(cfg.host, port=cfg.port, ssl=cfg.security == "tls",
+                                           ssl_context=context, timeout=cfg.timeout)
+            if cfg.security == "starttls":
+                client.starttls(context)
+            client.login(cfg.username, cfg.secret("imap"))
+        except LoginError:
+            raise MailboxUnavailable(f"the IMAP server {where} refused the login for [imap] username "
+                                     f"{cfg.username!r}. Fix: check the username and password.") from None
+        except (OSError, socket.timeout, IMAPClientError, ssl.SSLError) as exc:
+            raise MailboxUnavailable(f"cannot connect to the IMAP server {where} ({exc or type(exc).__name__}). "
+                                     "Fix: check [imap] host, port and security, and that the server runs.") from None
+        self.client = client
+        self.select()
+        return self
+
+    def close(self) -> None:
+        if self.client is None:
+            return
+        try:
+            self.client.logout()
+        except Exception:  # closing a broken connection must not hide the error that broke it
+            pass
+        self.client = None
+
+    def __enter__(self):
+        return self.connect()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def has_idle(self) -> bool:
+        return self.client is not None and self.client.has_capability("IDLE")
+
+    # -- commands ---------------------------------------------------------------------------------
+    def select(self) -> int:
+        """SELECT the intake folder; return its UIDVALIDITY."""
+        try:
+            info = self.client.select_folder(self.cfg.folder)
+        except IMAPClientError as exc:
+            raise MailboxUnavailable(f"cannot open the folder [imap] folder = {self.cfg.folder!r} ({exc}). "
+                                     "Fix: check the folder name.") from None
+        self.uidvalidity = int(info[b"UIDVALIDITY"])
+        if self.cfg.processed_folder and not self.client.folder_exists(self.cfg.processed_folder):
+            log.info("creating the processed folder")
+            self.client.create_folder(self.cfg.processed_folder)
+        return self.uidvalidity
+
+    def uids(self) -> list[int]:
+        """UID SEARCH UNDELETED: every message still in the folder."""
+        return sorted(int(u) for u in self.client.search(["UNDELETED"]))
+
+    def size(self, uid: int) -> int | None:
+        """UID FETCH RFC822.SIZE; None when the message is gone."""
+        data = self.client.fetch([uid], ["RFC822.SIZE"]).get(uid)
+        return int(data[b"RFC822.SIZE"]) if data else None
+
+    def fetch(self, uid: int) -> bytes | None:
+        """UID FETCH BODY.PEEK[]: the whole message without setting \\Seen; None when it is gone."""
+        data = self.client.fetch([uid], ["BODY.PEEK[]"]).get(uid)
+        return bytes(data[b"BODY[]"]) if data else None
+
+    def fetch_header(self, uid: int) -> bytes | None:
+        """UID FETCH BODY.PEEK[HEADER]: only the header, for messages too large to take in."""
+        data = self.client.fetch([uid], ["BODY.PEEK[HEADER]"]).get(uid)
+        return bytes(data[b"BODY[HEADER]"]) if data else None
+
+    def finish(self, uids: list[int]) -> None:
+        """UID MOVE to the processed folder (COPY + \\Deleted + EXPUNGE without MOVE), or set \\Seen."""
+        if not uids:
+            return
+        if not self.cfg.processed_folder:
+            self.client.add_flags(uids, [imapclient.SEEN])
+            return
+        if self.client.has_capability("MOVE"):
+            self.client.move(uids, self.cfg.processed_folder)
+            return
+        self.client.copy(uids, self.cfg.processed_folder)
+        self.client.add_flags(uids, [imapclient.DELETED])
+        if self.client.has_capability("UIDPLUS"):
+            self.client.uid_expunge(uids)
+        else:
+            self.client.expunge()
+
+    def wait(self, timeout: float) -> bool:
+        """IDLE until the server reports new mail or `timeout` seconds pass (NOOP-polling without IDLE).
+
+        Returns True when something arrived. IDLE is re-issued by the caller within the server's
+        30-minute limit (RFC 2177) because `timeout` is capped by [imap] idle_timeout.
+        """
+        if not self.has_idle:
+            time.sleep(timeout)
+            self.client.noop()  # keeps the connection alive and notices a dropped one
+            return False
+        self.client.idle()
+        try:
+            deadline = time.monotonic() + timeout
+            while (left := deadline - time.monotonic()) > 0:
+                responses = self.client.idle_check(timeout=min(left, 30))
+                if any(r[1] in (b"EXISTS", b"RECENT") for r in responses if len(r) > 1):
+                    return True
+            return False
+        finally:
+            self.client.idle_done()

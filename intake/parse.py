@@ -1,0 +1,136 @@
+"""Turns a stored raw message into a ParsedMail with mail-parser: sender, subject, dates, threading, body, files."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import getaddresses, parseaddr
+
+import mailparser
+
+# mail-parser logs details of the mail it reads; those are personal data and stay out of our logs.
+logging.getLogger("mailparser").setLevel(logging.CRITICAL)
+
+_MSGID = re.compile(r"<[^<>\s]+>")
+
+
+class ParseError(Exception):
+    """The message cannot be read as a mail; the text says why, without quoting its content."""
+
+
+@dataclass
+class ParsedAttachment:
+    filename: str
+    content_type: str
+    data: bytes
+    container: str | None = None
+
+
+@dataclass
+class ParsedMail:
+    message: Message
+    message_id: str | None
+    from_address: str
+    from_name: str
+    to: list[str]
+    subject: str
+    date: datetime | None
+    in_reply_to: str | None
+    references: list[str]
+    body_text: str
+    attachments: list[ParsedAttachment] = field(default_factory=list)
+
+    @property
+    def thread_ids(self) -> list[str]:
+        """Message-IDs this mail answers, nearest first."""
+        ids = ([self.in_reply_to] if self.in_reply_to else []) + list(reversed(self.references))
+        return list(dict.fromkeys(ids))
+
+
+def safe_filename(name: str | None, fallback: str) -> str:
+    """A file name fit to show and store: no directories, no control characters, bounded length."""
+    name = unicodedata.normalize("NFC", name or "")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip().lstrip(".")
+    if not name:
+        name = fallback
+    if len(name) > 200:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[: 190] + dot + ext[:9]) if dot and len(ext) < 10 else name[:200]
+    return name
+
+
+def _header(msg: Message, name: str) -> str:
+    """A header as text: RFC 2047 words decoded, unknown charsets replaced, folded lines joined."""
+    try:
+        value = msg.get(name)
+        if value is None:
+            return ""
+        try:
+            value = str(make_header(decode_header(str(value))))
+        except (UnicodeError, LookupError, ValueError, HeaderParseError):
+            value = str(value)
+    except Exception:  # a header the stdlib cannot read at all is as good as absent
+        return ""
+    return " ".join(value.split())
+
+
+def _payload_bytes(att: dict) -> bytes:
+    payload = att.get("payload") or ""
+    if att.get("binary"):
+        try:
+            return base64.b64decode(payload)
+        except (binascii.Error, ValueError):
+            return payload.encode("latin-1", "replace")
+    return payload.encode("utf-8", "replace") if isinstance(payload, str) else bytes(payload)
+
+
+def parse(raw: bytes) -> ParsedMail:
+    """Parse raw RFC 5322 bytes; raise ParseError when no usable mail is in them."""
+    try:
+        mail = mailparser.parse_from_bytes(raw)
+    except Exception as exc:  # mail-parser raises many types on hostile input
+        raise ParseError(f"mail-parser could not read the message ({type(exc).__name__})") from None
+    msg = mail.message
+    if msg is None or not msg.keys():
+        raise ParseError("no mail headers found")
+    name, address = parseaddr(_header(msg, "From"))
+    if "@" not in address:
+        raise ParseError("no sender address in From")
+    message_id = (_MSGID.findall(_header(msg, "Message-ID")) or [None])[0]
+    in_reply_to = (_MSGID.findall(_header(msg, "In-Reply-To")) or [None])[0]
+    references = _MSGID.findall(_header(msg, "References"))
+    date = mail.date
+    if isinstance(date, datetime) and date.tzinfo is None:
+        date = date.replace(tzinfo=timezone.utc)  # mail-parser gives UTC without saying so
+    body = "\n".join(mail.text_plain) if mail.text_plain else ""
+    if not body and mail.text_html:
+        body = re.sub(r"<[^>]+>", " ", "\n".join(mail.text_html))
+    attachments = []
+    for i, att in enumerate(mail.attachments, start=1):
+        attachments.append(ParsedAttachment(
+            filename=safe_filename(att.get("filename"), f"attachment-{i}"),
+            content_type=(att.get("mail_content_type") or "application/octet-stream").lower()[:100],
+            data=_payload_bytes(att),
+        ))
+    return ParsedMail(
+        message=msg,
+        message_id=message_id,
+        from_address=address.strip().lower(),
+        from_name=name.strip(),
+        to=[a.lower() for _, a in getaddresses([_header(msg, "To"), _header(msg, "Cc")]) if "@" in a],
+        subject=_header(msg, "Subject"),
+        date=date if isinstance(date, datetime) else None,
+        in_reply_to=in_reply_to,
+        references=references,
+        body_text=body,
+        attachments=attachments,
+    )

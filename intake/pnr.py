@@ -1,0 +1,45 @@
+"""Finds and masks Swedish personal identity and coordination numbers (personnummer, samordningsnummer)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+# YYMMDD-NNNN, YYMMDD+NNNN, YYYYMMDD-NNNN, YYYYMMDDNNNN, YYMMDDNNNN; not inside longer digit runs.
+_PATTERN = re.compile(r"(?<![\d-])((?:19|20)?\d{2})(\d{2})(\d{2})\s?([-+]?)\s?(\d{4})(?![\d])")
+
+
+def _luhn_ok(ten: str) -> bool:
+    total = 0
+    for i, ch in enumerate(ten):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def _valid(m: re.Match) -> bool:
+    century_year, month, day, _sep, last4 = m.groups()
+    yy = century_year[-2:]
+    mm, dd = int(month), int(day)
+    if dd > 60:  # coordination numbers add 60 to the day
+        dd -= 60
+    if not 1 <= mm <= 12 or not 1 <= dd <= 31:
+        return False
+    if len(century_year) == 4:
+        try:
+            date(int(century_year), mm, dd)
+        except ValueError:
+            return False
+    return _luhn_ok(yy + month + day + last4)
+
+
+def find(text: str) -> list[str]:
+    """The Luhn-valid identity numbers in the text, as written."""
+    return [m.group(0) for m in _PATTERN.finditer(text or "") if _valid(m)]
+
+
+def redact(text: str) -> str:
+    """The text with every Luhn-valid identity number replaced by a mask of the same shape."""
+    if not text:
+        return text
+    return _PATTERN.sub(lambda m: "ÅÅÅÅMMDD-XXXX" if _valid(m) else m.group(0), text)

@@ -1,0 +1,59 @@
+"""First step of intake: store a message's raw bytes durably and record its server identity, before anything else."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from store.blobs import BlobStore
+from store.db import session_scope
+from store.models import InboundMail, utcnow
+
+log = logging.getLogger("halsodata.intake")
+
+_MSGID = re.compile(rb"^Message-ID:[ \t]*(<[^<>\s]+>)", re.I | re.M)
+
+
+def header_message_id(raw: bytes) -> str | None:
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    m = _MSGID.search(head[:200_000])
+    return m.group(1).decode("ascii", "replace") if m else None
+
+
+def known_uids(engine: Engine, account: str, folder: str, uidvalidity: int) -> set[int]:
+    with session_scope(engine) as s:
+        return set(s.exec(select(InboundMail.uid).where(InboundMail.account == account,
+                                                        InboundMail.folder == folder,
+                                                        InboundMail.uidvalidity == uidvalidity)).all())
+
+
+def record(engine: Engine, blobs: BlobStore, *, account: str, folder: str, uidvalidity: int, uid: int,
+           raw: bytes, too_large: int | None = None) -> InboundMail:
+    """Write the bytes to the encrypted store (fsynced), then commit the record; return it.
+
+    A message whose content was recorded before (the mailbox's UIDVALIDITY changed, or it was put back)
+    is recorded as a duplicate of the first and is never processed again. With `too_large` set, `raw` is
+    only the header and the message stays in the mailbox for a person.
+    """
+    digest = blobs.put(raw)
+    with session_scope(engine) as s:
+        first = s.exec(select(InboundMail).where(InboundMail.sha256 == digest, InboundMail.status != "duplicate")
+                       .order_by(InboundMail.id)).first()
+        mail = InboundMail(account=account, folder=folder, uidvalidity=uidvalidity, uid=uid,
+                           message_id=header_message_id(raw), sha256=digest, size=too_large or len(raw))
+        if too_large is not None:
+            mail.status = "failed"
+            mail.outcome = (f"too large ({too_large // 1_000_000} MB, over [limits] max_message_bytes): "
+                            "header kept, message left in the mailbox for a coordinator")
+            mail.processed_at = utcnow()
+            mail.leave_in_mailbox = True
+        elif first is not None:
+            mail.status, mail.case_id = "duplicate", first.case_id
+            mail.outcome = f"same content as mail #{first.id}, taken in before"
+            mail.processed_at = utcnow()
+        s.add(mail)
+    log.info("mail uid=%s uidvalidity=%s recorded as #%s (%s)", uid, uidvalidity, mail.id, mail.status)
+    return mail

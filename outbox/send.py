@@ -1,0 +1,153 @@
+"""Sends due outbox mail over SMTP with aiosmtplib; retries transient failures, flags permanent ones."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+import aiosmtplib
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from intake.config import SmtpConfig
+from store.db import session_scope
+from store.models import OutboxMail, utcnow
+
+log = logging.getLogger("halsodata.outbox")
+
+MAX_BACKOFF = timedelta(hours=1)
+
+
+class SmtpUnavailable(Exception):
+    """The SMTP server cannot be reached or refuses us; replies stay queued."""
+
+
+@dataclass
+class SendReport:
+    sent: list[int] = field(default_factory=list)
+    deferred: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+
+
+def build_message(mail: OutboxMail, from_address: str, now: datetime) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = from_address
+    msg["To"] = mail.to
+    msg["Subject"] = mail.subject
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = mail.message_id
+    if mail.in_reply_to:
+        msg["In-Reply-To"] = mail.in_reply_to
+    if mail.references:
+        msg["References"] = mail.references
+    if mail.auto_submitted:
+        msg["Auto-Submitted"] = "auto-replied"
+        # Asks Exchange/Outlook not to answer with out-of-office mail: one loop fewer.
+        msg["X-Auto-Response-Suppress"] = "All"
+    msg.set_content(mail.body, charset="utf-8")
+    return msg
+
+
+def _client(cfg: SmtpConfig) -> aiosmtplib.SMTP:
+    context = ssl.create_default_context() if cfg.security != "none" else None
+    return aiosmtplib.SMTP(hostname=cfg.host, port=cfg.port, use_tls=cfg.security == "tls",
+                           start_tls=True if cfg.security == "starttls" else False,
+                           tls_context=context, timeout=cfg.timeout)
+
+
+def _unavailable(cfg: SmtpConfig, exc: Exception) -> SmtpUnavailable:
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return SmtpUnavailable(f"the SMTP server {cfg.host}:{cfg.port} refused the login for [smtp] username "
+                               f"{cfg.username!r}. Fix: check the username and password.")
+    return SmtpUnavailable(f"cannot connect to the SMTP server {cfg.host}:{cfg.port} ({exc or type(exc).__name__})."
+                           " Fix: check [smtp] host, port and security, and that the server runs; replies stay "
+                           "queued until then.")
+
+
+async def _open(cfg: SmtpConfig) -> aiosmtplib.SMTP:
+    smtp = _client(cfg)
+    try:
+        await smtp.connect()
+        if cfg.username:
+            await smtp.login(cfg.username, cfg.secret("smtp"))
+    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+        raise _unavailable(cfg, exc) from None
+    return smtp
+
+
+async def check(cfg: SmtpConfig) -> None:
+    """Connect, greet and log in, then QUIT; raise SmtpUnavailable when that fails."""
+    smtp = await _open(cfg)
+    try:
+        await smtp.quit()
+    except aiosmtplib.SMTPException:
+        pass
+
+
+def _defer(mail: OutboxMail, now: datetime, reason: str) -> None:
+    mail.attempts += 1
+    mail.last_error = reason[:500]
+    mail.next_attempt_at = now + min(timedelta(seconds=30 * 2 ** min(mail.attempts, 10)), MAX_BACKOFF)
+
+
+async def send_due(engine: Engine, cfg: SmtpConfig, now: datetime | None = None) -> SendReport:
+    """Send every queued mail whose time has come; one SMTP session for the batch."""
+    now = now or utcnow()
+    report = SendReport()
+    with session_scope(engine) as session:
+        due = session.exec(select(OutboxMail.id).where(OutboxMail.status == "queued",
+                                                       OutboxMail.next_attempt_at <= now)
+                           .order_by(OutboxMail.id)).all()
+    if not due:
+        return report
+    smtp = await _open(cfg)
+    try:
+        for mail_id in due:
+            with session_scope(engine) as session:
+                mail = session.get(OutboxMail, mail_id)
+                if mail is None or mail.status != "queued":
+                    continue
+                msg = build_message(mail, cfg.from_address, now)
+                try:
+                    await smtp.send_message(msg, sender=cfg.from_address, recipients=[mail.to])
+                except aiosmtplib.SMTPRecipientsRefused as exc:
+                    codes = [e.code for e in exc.recipients]
+                    if all(500 <= c < 600 for c in codes):
+                        mail.status, mail.last_error = "failed", f"recipient refused ({codes[0]})"
+                        report.failed.append(mail_id)
+                    else:
+                        _defer(mail, now, f"recipient deferred ({codes[0] if codes else '?'})")
+                        report.deferred.append(mail_id)
+                    continue
+                except aiosmtplib.SMTPResponseException as exc:
+                    if 500 <= exc.code < 600:
+                        mail.status, mail.last_error = "failed", f"SMTP {exc.code}: {exc.message[:200]}"
+                        report.failed.append(mail_id)
+                    else:
+                        _defer(mail, now, f"SMTP {exc.code}: {exc.message[:200]}")
+                        report.deferred.append(mail_id)
+                    if not smtp.is_connected:
+                        raise SmtpUnavailable(f"the SMTP server closed the connection ({exc.code})") from None
+                    continue
+                except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+                    _defer(mail, now, f"connection: {type(exc).__name__}")
+                    report.deferred.append(mail_id)
+                    session.commit()
+                    raise _unavailable(cfg, exc) from None
+                mail.status, mail.sent_at, mail.attempts = "sent", utcnow(), mail.attempts + 1
+                report.sent.append(mail_id)
+            if mail_id in report.sent:
+                log.info("reply #%s sent", mail_id)
+            elif mail_id in report.failed:
+                log.warning("reply #%s refused permanently by the SMTP server; flagged for coordinators", mail_id)
+    finally:
+        try:
+            await smtp.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            pass
+    return report

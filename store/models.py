@@ -1,0 +1,119 @@
+"""The tables: cases, the mails taken in, their attachments, findings and the outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Now, aware, in UTC: SQLModel stores aware datetimes and returns them in UTC on every database."""
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+class Case(SQLModel, table=True):
+    """A researcher's application (*ärende*), from the first mail to closing."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(unique=True, index=True)
+    year: int
+    seq: int
+    state: str = "received"
+    track: str = "personal_data"
+    researcher: str = Field(index=True, description="the applicant's address")
+    researcher_name: str = ""
+    title: str = ""
+    language: str = "sv"
+    opened_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CaseCounter(SQLModel, table=True):
+    """The last case sequence number handed out in a year; one row per year, updated atomically."""
+
+    year: int = Field(primary_key=True)
+    seq: int = 0
+
+
+class InboundMail(SQLModel, table=True):
+    """One message as found in the mailbox: the server's identity of it, where its raw bytes are, and its outcome."""
+
+    __table_args__ = (UniqueConstraint("account", "folder", "uidvalidity", "uid", name="uq_mail_server_identity"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account: str
+    folder: str
+    uidvalidity: int
+    uid: int
+    message_id: str | None = Field(default=None, index=True)
+    sha256: str = Field(index=True)
+    size: int
+    fetched_at: datetime = Field(default_factory=utcnow)
+    # fetched -> processed | duplicate | ignored | failed
+    status: str = Field(default="fetched", index=True)
+    outcome: str = ""
+    processed_at: datetime | None = None
+    moved_at: datetime | None = None
+    leave_in_mailbox: bool = False
+    case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
+    from_address: str = ""
+    from_name: str = ""
+    subject: str = ""
+    sent_date: datetime | None = None
+    in_reply_to: str | None = None
+    references: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    language: str | None = None
+    auto_generated: bool = False
+    body_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class Attachment(SQLModel, table=True):
+    """A file that came with a mail; its bytes live encrypted in the file store under its sha256."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    mail_id: int = Field(foreign_key="inboundmail.id", index=True)
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    container: str | None = None
+    kind: str | None = None
+
+
+class Finding(SQLModel, table=True):
+    """A rule's verdict on a case at one moment; the newest per rule is current, older ones are history."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    rule: str
+    status: str
+    message_sv: str = ""
+    message_en: str = ""
+    evidence: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    created_at: datetime = Field(default_factory=utcnow)
+    current: bool = True
+
+
+class OutboxMail(SQLModel, table=True):
+    """A reply waiting to leave, or sent; its Message-ID is fixed when it is queued so a resend is recognisable."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
+    type: str
+    # pending_approval -> queued -> sent | failed; rejected
+    status: str = Field(default="queued", index=True)
+    message_id: str = Field(unique=True)
+    to: str
+    subject: str
+    language: str
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    in_reply_to: str | None = None
+    references: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    auto_submitted: bool = True
+    queued_at: datetime = Field(default_factory=utcnow)
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    attempts: int = 0
+    sent_at: datetime | None = None
+    last_error: str = ""
