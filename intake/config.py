@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import types
 import typing
 from pathlib import Path
 from typing import Literal
@@ -138,9 +139,10 @@ class Config(_Section):
 
 def _is_text(annotation) -> bool:
     """True for fields whose environment value should be taken verbatim rather than as a TOML value."""
-    args = typing.get_args(annotation)
-    if args:
-        return all(_is_text(a) for a in args if a is not type(None)) and any(a is not type(None) for a in args)
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        rest = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return bool(rest) and all(_is_text(a) for a in rest)
     return annotation in (str, SecretStr, Path)
 
 

@@ -1,0 +1,42 @@
+"""The long-running daemon: IDLE wakes it for new mail, it survives a server restart, it stops on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from tests import factory
+from tests.conftest import MAILBOX_USER
+
+
+def _start(config) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "intake.cli", "--config", str(config.source), "run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    return out
+
+
+def test_daemon_answers_new_mail_and_reconnects_after_an_imap_restart(mailbox, smtp_sink, make_config):
+    config = make_config()
+    proc = _start(config)
+    try:
+        time.sleep(1.5)  # let it connect and enter IDLE
+        mailbox.deliver(MAILBOX_USER, factory.mail())
+        smtp_sink.wait_for(1, timeout=15)
+
+        mailbox.restart()  # the connection drops under the daemon
+        mailbox.deliver(MAILBOX_USER, factory.mail("Another application", sender="b@uni.example"))
+        smtp_sink.wait_for(2, timeout=40)
+    finally:
+        out = _stop(proc)
+    assert proc.returncode == 0, out
+    assert "IDLE" in out and "retrying in" in out and "stopped" in out
+    assert "anna.lindqvist" not in out and "b@uni.example" not in out  # no addresses in the log

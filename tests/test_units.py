@@ -1,0 +1,113 @@
+"""Small pieces of intake without servers: identity numbers, language, automatic mail, tags, file names."""
+
+from __future__ import annotations
+
+import email
+import io
+import logging
+
+import pytest
+
+from intake import automatic, language, logs, pnr
+from intake.matching import tag_pattern
+from intake.parse import ParseError, parse, safe_filename
+from outbox import compose
+from tests import factory
+
+# Luhn-valid test numbers (Skatteverket's published test series style), never real people.
+VALID = ["19121212-1212", "121212-1212", "191212121212", "121212+1212", "701063-2391"]
+
+
+@pytest.mark.parametrize("number", VALID)
+def test_valid_identity_numbers_are_found_and_masked(number):
+    text = f"Patient {number} kom in igen."
+    assert pnr.find(text) == [number]
+    assert number not in pnr.redact(text) and "Patient" in pnr.redact(text)
+
+
+@pytest.mark.parametrize("text", ["Dnr 2024-01234-01", "19121212-1213", "tel 070-123 45 67", "2019-01234",
+                                  "order 121212-1213", "20240101-0001"])
+def test_things_that_are_not_identity_numbers_stay(text):
+    assert pnr.find(text) == [] and pnr.redact(text) == text
+
+
+def test_log_lines_never_carry_identity_numbers():
+    stream = io.StringIO()
+    logs.setup("INFO", "json", stream=stream)
+    logging.getLogger("halsodata.test").info("looked at %s", "19121212-1212")
+    assert "19121212-1212" not in stream.getvalue() and "looked at" in stream.getvalue()
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Hej! Här kommer vår ansökan om hälsodata med bilagor. Vänliga hälsningar", "sv"),
+    ("Dear colleagues, please find attached our application for the research. Kind regards", "en"),
+    ("", "sv"),
+])
+def test_language(text, expected):
+    assert language.detect(text) == expected
+
+
+@pytest.mark.parametrize("headers, sender, expected", [
+    ({"Auto-Submitted": "auto-replied"}, "a@x.example", "Auto-Submitted"),
+    ({"Auto-Submitted": "no"}, "a@x.example", None),
+    ({"Precedence": "bulk"}, "a@x.example", "Precedence"),
+    ({"List-Id": "<researchers.list.example>"}, "a@x.example", "mailing list"),
+    ({"Return-Path": "<>"}, "a@x.example", "bounce"),
+    ({}, "no-reply@x.example", "no-reply"),
+    ({}, "MAILER-DAEMON@x.example", "no-reply"),
+    ({}, "halsodata@region.test", "sent by this mailbox"),
+    ({"Subject": "Automatiskt svar: Ansökan"}, "a@x.example", "subject"),
+    ({"Subject": "Out of Office: application"}, "a@x.example", "subject"),
+])
+def test_automatic_mail_is_recognised(headers, sender, expected):
+    subject = headers.pop("Subject", "Ansökan")
+    msg = email.message_from_bytes(factory.mail(subject, headers=headers))
+    found = automatic.reasons(msg, sender.lower(), {"halsodata@region.test"})
+    if expected is None:
+        assert found == []
+    else:
+        assert any(expected in r for r in found), found
+
+
+def test_tag_pattern_follows_the_number_format():
+    assert tag_pattern("HD-{year}-{seq:04}").findall("Sv: [HD-2026-0042] ansökan") == ["HD-2026-0042"]
+    assert tag_pattern("HD-{year}-{seq:04}").findall("[ hd-2026-0042 ]") == ["hd-2026-0042"]
+    assert tag_pattern("CHD/{seq}/{year}").findall("Re: [CHD/7/2026]") == ["CHD/7/2026"]
+    assert tag_pattern("HD-{year}-{seq:04}").findall("HD-2026-0042 without brackets") == []
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("../../etc/passwd", "passwd"),
+    ("C:\\Users\\anna\\ansökan.pdf", "ansökan.pdf"),
+    ("beslut\r\n.pdf", "beslut.pdf"),
+    ("", "attachment-1"),
+    (".hidden", "hidden"),
+    ("a" * 300 + ".pdf", "a" * 190 + ".pdf"),
+])
+def test_file_names_are_neutralised(name, expected):
+    assert safe_filename(name, "attachment-1") == expected
+
+
+def test_parse_decodes_headers_and_threading():
+    raw = factory.mail("Sv: [HD-2026-0001] Ansökan", sender="Åsa Öberg <Asa.Oberg@KI.example>",
+                       in_reply_to="<a@b>", references="<root@b> <a@b>",
+                       attachments=[("Forskningsplan v3.docx", "application/octet-stream", b"x")])
+    mail = parse(raw)
+    assert mail.from_address == "asa.oberg@ki.example" and mail.from_name == "Åsa Öberg"
+    assert mail.subject == "Sv: [HD-2026-0001] Ansökan"
+    assert mail.thread_ids == ["<a@b>", "<root@b>"]
+    assert [(a.filename, a.data) for a in mail.attachments] == [("Forskningsplan v3.docx", b"x")]
+
+
+def test_parse_refuses_mail_without_sender():
+    with pytest.raises(ParseError, match="no sender"):
+        parse(b"Subject: hello\r\n\r\nbody\r\n")
+
+
+def test_replies_refuse_line_breaks_in_headers_and_mask_identity_numbers():
+    with pytest.raises(compose.HeaderInjection):
+        compose.header_safe("x@y.example\r\nBcc: everyone@example.org")
+    subject, body = compose.render("acknowledgment", "sv", tag="[HD-2026-0001]", number="HD-2026-0001",
+                                   title="Patient 19121212-1212", name="Anna",
+                                   files=["lista 19121212-1212.xlsx"])
+    assert "19121212-1212" not in subject + body
