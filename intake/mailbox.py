@@ -135,9 +135,13 @@ class Mailbox:
         try:
             deadline = time.monotonic() + timeout
             while (left := deadline - time.monotonic()) > 0:
-                responses = self.client.idle_check(timeout=min(left, 30))
+                asked, started = min(left, 30), time.monotonic()
+                responses = self.client.idle_check(timeout=asked)
                 if any(r[1] in (b"EXISTS", b"RECENT") for r in responses if len(r) > 1):
                     return True
+                if not responses and time.monotonic() - started < asked / 2:
+                    # idle_check returns [] at once on a dead connection; idle_done() below then raises.
+                    return False
             return False
         finally:
             self.client.idle_done()

@@ -1,0 +1,1 @@
+"""Deterministic generator of invented application mails and attachments for tests and demos."""
