@@ -1,0 +1,211 @@
+"""Decides what a document is (DOMAIN.md section 2) from its content first and its file name second."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from intake.documents import Classification, ReadResult
+
+HEAD_CHARS = 700  # the title zone: letterhead, document title, reference number
+
+
+@dataclass(frozen=True)
+class Cue:
+    """A phrase that points to a kind; `title` cues count three times as much in the document's head."""
+
+    pattern: str
+    weight: float = 1.0
+    title: bool = False
+
+    def regex(self) -> re.Pattern:
+        return re.compile(self.pattern, re.I | re.M)
+
+
+def _c(pattern: str, weight: float = 1.0, title: bool = False) -> Cue:
+    return Cue(pattern, weight, title)
+
+
+# Cues per kind. Weights are tuned on tests/samples and the wrapped corpus; negative weights veto traps.
+CUES: dict[str, list[Cue]] = {
+    "application_form": [
+        _c(r"ansökningsblankett", 3, True), _c(r"ansökan om (tillgång till|utlämnande av) (hälso)?data", 4, True),
+        _c(r"application for (access to|disclosure of) (health )?data", 4, True),
+        _c(r"\bapplication form\b", 3, True), _c(r"centrum för hälsodata|centre for health data", 1),
+        _c(r"grundavgift|base fee", 1), _c(r"underskrift|signature of", 0.5),
+        _c(r"begäran om komplettering", -6, True), _c(r"\bbeslut\b", -2, True),
+    ],
+    "ethics_application": [
+        _c(r"ansökan om etikprövning(?! av ändring)", 4, True), _c(r"\bgrundansökan\b", 3, True),
+        _c(r"application for ethical (review|approval)", 4, True),
+        _c(r"lagen \(2003:460\)", 1), _c(r"forskningshuvudman|research principal", 0.5),
+        _c(r"ändringsansökan|etikprövning av ändring|application for (an )?amendment", -4, True),
+        _c(r"(?-i:\bBESLUT\b)|^\s*beslut\s*$|^\s*decision\s*$", -3, True), _c(r"begäran om komplettering", -6, True),
+    ],
+    "ethics_decision": [
+        _c(r"(?-i:\bBESLUT\b)|^\s*beslut\s*$", 3, True), _c(r"etikprövningsmyndigheten", 1, True),
+        _c(r"(?:regionala )?etikprövningsnämnden", 1, True),
+        _c(r"godkänner forskningen|forskningen godkänns|ansökan bifalls|avslår ansökan|ansökan avslås|"
+           r"avvisar ansökan", 4),
+        _c(r"\bdecision\b", 1, True),
+        _c(r"ändring|amendment", -3, True), _c(r"godkänner ändringen", -5),
+        _c(r"begäran om komplettering|request for (supplement|additional information)", -12),
+    ],
+    "ethics_amendment": [
+        _c(r"ändringsansökan|ansökan om etikprövning av ändring|application for (an )?amendment", 5, True),
+        _c(r"tidigare godkänd ansökan|previously approved", 1),
+        _c(r"(?-i:\bBESLUT\b)|godkänner ändringen|beslut om ändring", -6, True),
+    ],
+    "ethics_amendment_decision": [
+        _c(r"beslut om ändring|decision on (an )?amendment", 5, True), _c(r"godkänner ändringen|ändringen godkänns", 4),
+        _c(r"(?-i:\bBESLUT\b)", 1, True), _c(r"avslår ändringen|ändringen avslås", 4),
+    ],
+    "research_plan": [
+        _c(r"\bforskningsplan\b|\bprojektplan\b|\bstudieprotokoll\b", 4, True),
+        _c(r"\bresearch plan\b|\bstudy protocol\b|\bproject plan\b|\bresearch protocol\b", 4, True),
+        _c(r"frågeställning|research questions?\b", 2), _c(r"\bmetod\b|\bmethods?\b", 0.5),
+        _c(r"\bbakgrund\b|\bbackground\b", 0.5), _c(r"\bsyfte\b|\baims?\b", 0.5),
+    ],
+    "variable_list": [
+        _c(r"variabellista|variabelförteckning|variable list|list of variables", 4, True),
+    ],
+    "participant_information": [
+        _c(r"forskningspersonsinformation|information till forskningspersoner|patientinformation|"
+           r"information om (studien|forskningsprojektet)|deltagarinformation", 4, True),
+        _c(r"participant information|information (to|for) (research )?participants|patient information", 4, True),
+        _c(r"\bFPI\b", 2, True), _c(r"frivilligt|voluntary", 1), _c(r"vi vill fråga dig|we would like to ask you", 1),
+    ],
+    "consent_form": [
+        _c(r"samtyckesblankett|samtycke till (att )?delta|skriftligt samtycke|informerat samtycke", 4, True),
+        _c(r"consent form|informed consent", 4, True),
+        _c(r"jag samtycker|jag har (fått|tagit del av) (muntlig och skriftlig )?information|i consent to|"
+           r"i agree to (take part|participate)", 3),
+    ],
+    "data_processing_agreement": [
+        _c(r"personuppgiftsbiträdesavtal|\bPUB-avtal|\bPuBA\b|biträdesavtal", 5, True),
+        _c(r"data processing agreement|\bDPA\b", 5, True), _c(r"personuppgiftsbiträde|processor", 1),
+    ],
+    "data_transfer_agreement": [
+        _c(r"avtal om överföring av (person)?(uppgifter|data)|dataöverföringsavtal", 5, True),
+        _c(r"data transfer agreement|\bDTA\b", 5, True),
+    ],
+    "linkage_decision": [
+        _c(r"beslut om (samkörning|utlämnande)|samkörning", 3, True),
+        _c(r"socialstyrelsen|statistiska centralbyrån|\bSCB\b|försäkringskassan", 2, True),
+        _c(r"\bbeslut\b|decision", 1, True), _c(r"etikprövningsmyndigheten", -3, True),
+    ],
+    "dpia": [
+        _c(r"konsekvensbedömning avseende dataskydd|\bDPIA\b|data protection impact assessment|"
+           r"risk- och konsekvensanalys", 5, True),
+    ],
+    "dpo_statement": [
+        _c(r"dataskyddsombud(et)?s? (yttrande|utlåtande)|(yttrande|utlåtande) från dataskyddsombud", 5, True),
+        _c(r"statement (by|from) the data protection officer|data protection officer'?s? statement|\bDPO\b", 4, True),
+        _c(r"dataskyddsombud|data protection officer", 2), _c(r"konsekvensbedömning (inte|ej) (behövs|krävs)|"
+                                                            r"no (DPIA|impact assessment) is (needed|required)", 2),
+    ],
+    "cover_letter": [
+        _c(r"\bföljebrev\b|\bmissiv\b|cover letter", 5, True),
+    ],
+    "other": [
+        _c(r"curriculum vitae|\bCV\b|meritförteckning", 5, True), _c(r"\bfaktura\b|\binvoice\b", 4, True),
+        _c(r"begäran om komplettering|request for supplement", 6, True),
+    ],
+}
+
+# File-name hints: weaker than content, since names are often wrong ("beslut.pdf" that is a request).
+NAME_HINTS: dict[str, str] = {
+    "application_form": r"ansökningsblankett|ansökan(?!.*etik)|application.?form|blankett",
+    "ethics_application": r"etikansökan|etikprövning|grundansökan|ethics.?application",
+    "ethics_decision": r"beslut|decision",
+    "ethics_amendment": r"ändringsansökan|amendment",
+    "ethics_amendment_decision": r"beslut.?ändring|amendment.?decision",
+    "research_plan": r"forskningsplan|projektplan|protokoll|research.?plan|protocol",
+    "variable_list": r"variab",
+    "participant_information": r"\bfpi\b|forskningspersonsinfo|participant.?info|patientinfo",
+    "consent_form": r"samtycke|consent",
+    "data_processing_agreement": r"pub|biträdesavtal|\bdpa\b",
+    "data_transfer_agreement": r"\bdta\b|transfer",
+    "linkage_decision": r"samkörning|socialstyrelsen|\bscb\b",
+    "dpia": r"dpia|konsekvensbedömning",
+    "dpo_statement": r"\bdso\b|\bdpo\b|dataskyddsombud",
+    "cover_letter": r"följebrev|missiv|cover",
+    "other": r"\bcv\b|faktura|invoice",
+}
+
+_COMPILED = {kind: [(cue, cue.regex()) for cue in cues] for kind, cues in CUES.items()}
+_NAMES = {kind: re.compile(p, re.I) for kind, p in NAME_HINTS.items()}
+_VARIABLE_HEADER = re.compile(r"^\s*(variabel(namn)?|variable( name)?)\s*$", re.I)
+
+
+def _head(text: str) -> str:
+    return text[:HEAD_CHARS]
+
+
+def _has_variable_table(read: ReadResult) -> str | None:
+    for sheet, rows in read.sheets.items():
+        for row in rows[:30]:
+            if any(_VARIABLE_HEADER.match(cell or "") for cell in row):
+                return sheet
+    return None
+
+
+def score(read: ReadResult, filename: str) -> tuple[dict[str, float], dict[str, list[str]]]:
+    """Each kind's score and the evidence behind it."""
+    text = read.text or ""
+    head, body = _head(text), text[:60_000]
+    scores: dict[str, float] = {}
+    evidence: dict[str, list[str]] = {}
+    for kind, cues in _COMPILED.items():
+        total, found = 0.0, []
+        for cue, rx in cues:
+            m_head = rx.search(head) if cue.title else None
+            m = m_head or rx.search(body)
+            if not m:
+                continue
+            gain = cue.weight * (3 if m_head else 1)
+            total += gain
+            if gain > 0:
+                found.append(f"phrase “{' '.join(m.group(0).split())}”" + (" in the title" if m_head else ""))
+        if _NAMES[kind].search(filename):
+            total += 1.5
+            found.append(f"file name “{filename}”")
+        scores[kind], evidence[kind] = total, found
+    sheet = _has_variable_table(read)
+    if sheet is not None:
+        scores["variable_list"] += 12
+        evidence["variable_list"].insert(0, f"variable column header in sheet “{sheet}”")
+    for field_name in read.form_fields:
+        if re.search(r"dnr|diarienummer|projekttitel|project.?title", field_name, re.I):
+            scores["application_form"] += 2
+            evidence["application_form"].append(f"form field “{field_name}”")
+            break
+    return scores, evidence
+
+
+def classify(read: ReadResult, filename: str) -> Classification:
+    """The most likely kind, further kinds the same document also serves, a confidence 0..1 and the evidence."""
+    if not read.readable and not read.text:
+        hinted = [k for k, rx in _NAMES.items() if rx.search(filename)]
+        kind = hinted[0] if hinted else "other"
+        return Classification(kind=kind, confidence=0.2 if hinted else 0.0,
+                              evidence=[f"file name “{filename}” only: the file could not be read"])
+    scores, evidence = score(read, filename)
+    ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+    best, top = ranked[0]
+    if top < 3:
+        return Classification(kind="other", confidence=0.3, evidence=evidence.get(best, [])[:3] or
+                              ["no phrase of any application document found"])
+    runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+    also = [k for k, s in ranked[1:] if s >= max(6.0, 0.5 * top) and k in _COMPANIONS.get(best, ())]
+    margin = (top - max(runner_up, 0)) / top
+    confidence = round(min(0.99, 0.5 + 0.5 * margin) if top >= 6 else 0.45 + 0.1 * margin, 2)
+    return Classification(kind=best, also=also, confidence=confidence, evidence=evidence[best][:4])
+
+
+# Which kinds one document may serve together (DOMAIN.md: typically information + consent).
+_COMPANIONS = {
+    "participant_information": ("consent_form",),
+    "consent_form": ("participant_information",),
+    "ethics_application": ("research_plan",),
+}
