@@ -149,7 +149,7 @@ KNOWN_SOURCES = {
 _LINKAGE = re.compile(r"samkörning|samköras|samkörs|länkas (med|till)|linked (with|to) |record linkage|"
                       r"patientregistret|dödsorsaksregistret|läkemedelsregistret|\bLISA\b|försäkringskassan", re.I)
 _PROCESSOR = re.compile(r"personuppgiftsbiträde|extern(a|t)? (analys)?leverantör|molntjänst|cloud (service|provider)|"
-                        r"data processor|\bprocessor\b", re.I)
+                        r"data processor|external (analysis )?(supplier|vendor|provider)", re.I)
 _TRANSFER = re.compile(r"överför(s|ing) (av data )?till|utanför EU/?EES|tredje land|internationellt samarbete|"
                        r"international collaboration|outside the EU|transfer(red)? (of data )?to|third country", re.I)
 _NEGATED = re.compile(r"^\W*(nej|no|inte aktuellt|ej aktuellt|not applicable|n/a)\b", re.I)
