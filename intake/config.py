@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import types
 import typing
@@ -61,7 +62,23 @@ class _Credentials(_Section):
         return ""
 
 
-class ImapConfig(_Credentials):
+LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
+class _Server(_Credentials):
+    host: str = "localhost"
+    security: Security = "tls"
+    allow_plaintext: bool = False
+
+    @model_validator(mode="after")
+    def _plaintext_only_on_loopback(self):
+        if self.security == "none" and self.host not in LOOPBACK and not self.allow_plaintext:
+            raise ValueError(f"security = \"none\" sends the password in clear text to {self.host}: use \"tls\" "
+                             "or \"starttls\", or set allow_plaintext = true if this network is trusted")
+        return self
+
+
+class ImapConfig(_Server):
     host: str = "localhost"
     port: int = Field(993, ge=1, le=65535)
     security: Security = "tls"
@@ -72,7 +89,7 @@ class ImapConfig(_Credentials):
     timeout: int = Field(60, ge=1, description="socket timeout in seconds")
 
 
-class SmtpConfig(_Credentials):
+class SmtpConfig(_Server):
     host: str = "localhost"
     port: int = Field(587, ge=1, le=65535)
     security: Security = "starttls"
@@ -149,11 +166,13 @@ def _is_text(annotation) -> bool:
 def _env_overrides(data: dict, environ: typing.Mapping[str, str]) -> dict:
     sections = Config.model_fields
     for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+        # Only HALSODATA_<SECTION>__<KEY> names are configuration; others (HALSODATA_STORE_KEY as a
+        # key_env, HALSODATA_CONFIG) belong to the operator.
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
-        section, sep, key = name[len(ENV_PREFIX):].lower().partition("__")
+        section, _, key = name[len(ENV_PREFIX):].lower().partition("__")
         section_model = sections.get(section)
-        if not sep or section_model is None or section == "source":
+        if section_model is None or section == "source":
             raise ConfigError(f"{name}: not a configuration key. Fix: use HALSODATA_<SECTION>__<KEY> with a "
                               f"section of {', '.join(s for s in sections if s != 'source')}, or unset it.")
         fields = typing.get_args(section_model.annotation) or (section_model.annotation,)
@@ -180,7 +199,9 @@ def _describe(err) -> str:
         return f"{key}: unknown key. Fix: remove it or check its spelling against config.example.toml."
     if err["type"] == "missing":
         return f"{key}: required but not set. Fix: add it (see config.example.toml)."
-    return f"{key}: {msg} (got {err.get('input')!r})." if err["type"] not in ("value_error",) else f"{key}: {msg}."
+    if err["type"] == "value_error" or re.search(r"password|url|key", key):
+        return f"{key}: {msg}."  # never echo a value that may be a secret
+    return f"{key}: {msg} (got {err.get('input')!r})."
 
 
 def config_path(explicit: str | os.PathLike | None, environ: typing.Mapping[str, str] = os.environ) -> Path:

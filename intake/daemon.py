@@ -6,10 +6,10 @@ import asyncio
 import logging
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from imapclient.exceptions import IMAPClientError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlmodel import select
 
 from intake import pipeline
@@ -18,7 +18,7 @@ from intake.mailbox import Mailbox, MailboxUnavailable
 from intake.receive import known_uids, record
 from outbox import send
 from store import db
-from store.blobs import BlobStore, load_keys
+from store.blobs import BlobError, BlobStore, load_keys
 from store.db import session_scope
 from store.models import InboundMail, utcnow
 
@@ -32,7 +32,6 @@ class CycleReport:
     failed: int = 0
     moved: int = 0
     sent: int = 0
-    errors: list[str] = field(default_factory=list)
 
 
 def open_context(config: Config) -> pipeline.Context:
@@ -55,9 +54,9 @@ def open_context(config: Config) -> pipeline.Context:
 def _process(ctx: pipeline.Context, mail_id: int, report: CycleReport) -> None:
     try:
         status = pipeline.process(ctx, mail_id)
-    except SQLAlchemyError:
-        raise  # the database is the problem, not the mail: retry the whole cycle later
-    except Exception as exc:  # one hostile mail must never stop the daemon
+    except (OperationalError, InterfaceError, DisconnectionError, OSError, BlobError):
+        raise  # the database, the disk or the key is the problem, not the mail: retry the cycle later
+    except Exception as exc:  # one hostile mail (even one the database refuses) must never stop the daemon
         log.exception("mail #%s failed in processing (%s); recorded, going on", mail_id, type(exc).__name__)
         pipeline.fail(ctx, mail_id, f"processing failed ({type(exc).__name__}); raw message kept")
         status = "failed"
@@ -85,6 +84,8 @@ def take_in(ctx: pipeline.Context, mailbox: Mailbox, report: CycleReport) -> lis
             continue
         row = record(ctx.engine, ctx.blobs, account=mailbox.account, folder=folder, uidvalidity=uidvalidity,
                      uid=uid, raw=raw, too_large=too_large)
+        if row is None:
+            continue  # another daemon recorded it first
         report.taken_in += 1
         if row.status == "fetched":
             _process(ctx, row.id, report)
@@ -142,6 +143,14 @@ def run_once(config: Config) -> CycleReport:
         return cycle(ctx, mailbox)
 
 
+def _short(exc: Exception) -> str:
+    """One line about an error, without the SQL parameters or mail content some exceptions carry."""
+    if isinstance(exc, SQLAlchemyError):
+        return f"database error ({type(getattr(exc, 'orig', None) or exc).__name__}): " + \
+            str(getattr(exc, "orig", "") or "").strip().split("\n")[0][:200]
+    return (str(exc) or type(exc).__name__).split("\n")[0][:300]
+
+
 class _Stop:
     def __init__(self):
         self.requested = False
@@ -164,23 +173,18 @@ def run_forever(config: Config, max_backoff: float = 300.0) -> None:
                 ctx = open_context(config)
             with Mailbox(config.imap) as mailbox:
                 log.info("connected to the mailbox (%s)", "IDLE" if mailbox.has_idle else "polling")
-                delay = 1.0
                 while not stop.requested:
                     try:
                         cycle(ctx, mailbox)
                     except send.SmtpUnavailable as exc:
                         log.error("%s", exc)  # intake goes on; replies wait in the outbox
-                    waited = 0.0
+                    delay = 1.0  # only a whole cycle proves the trouble is over
                     period = config.imap.idle_timeout if mailbox.has_idle else config.imap.poll_interval
-                    while not stop.requested and waited < period:
-                        step = min(5.0, period - waited)
-                        if mailbox.wait(step):
-                            break
-                        waited += step
+                    mailbox.wait(period, should_stop=lambda: stop.requested)
         except ConfigError:
             raise
-        except (MailboxUnavailable, db.StoreUnavailable, SQLAlchemyError, IMAPClientError, OSError) as exc:
-            log.error("%s; retrying in %.0f s", exc if str(exc) else type(exc).__name__, delay)
+        except (MailboxUnavailable, db.StoreUnavailable, SQLAlchemyError, IMAPClientError, OSError, BlobError) as exc:
+            log.error("%s; retrying in %.0f s", _short(exc), delay)
             end = time.monotonic() + delay
             while not stop.requested and time.monotonic() < end:
                 time.sleep(min(1.0, end - time.monotonic()))

@@ -14,9 +14,6 @@ from intake.config import ImapConfig
 
 log = logging.getLogger("halsodata.imap")
 
-LOOPBACK = {"localhost", "127.0.0.1", "::1"}
-
-
 class MailboxUnavailable(Exception):
     """The IMAP server cannot be reached or refuses us; the text says what to check."""
 
@@ -121,27 +118,31 @@ class Mailbox:
         else:
             self.client.expunge()
 
-    def wait(self, timeout: float) -> bool:
-        """IDLE until the server reports new mail or `timeout` seconds pass (NOOP-polling without IDLE).
+    def wait(self, timeout: float, should_stop=lambda: False) -> bool:
+        """IDLE (RFC 2177) until the server reports new mail, `timeout` seconds pass or `should_stop()`.
 
-        Returns True when something arrived. IDLE is re-issued by the caller within the server's
-        30-minute limit (RFC 2177) because `timeout` is capped by [imap] idle_timeout.
+        Without IDLE: sleep, then NOOP. Returns True when new mail was announced. The caller bounds
+        `timeout` by [imap] idle_timeout, well within the server's 30-minute IDLE limit.
         """
+        deadline = time.monotonic() + timeout
         if not self.has_idle:
-            time.sleep(timeout)
-            self.client.noop()  # keeps the connection alive and notices a dropped one
-            return False
+            while not should_stop() and time.monotonic() < deadline:
+                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+            return _announces_mail(self.client.noop()[1])  # NOOP also notices a dropped connection
         self.client.idle()
+        arrived = False
         try:
-            deadline = time.monotonic() + timeout
-            while (left := deadline - time.monotonic()) > 0:
-                asked, started = min(left, 30), time.monotonic()
+            while not arrived and not should_stop() and (left := deadline - time.monotonic()) > 0:
+                asked, started = min(left, 5.0), time.monotonic()
                 responses = self.client.idle_check(timeout=asked)
-                if any(r[1] in (b"EXISTS", b"RECENT") for r in responses if len(r) > 1):
-                    return True
+                arrived = _announces_mail(responses)
                 if not responses and time.monotonic() - started < asked / 2:
-                    # idle_check returns [] at once on a dead connection; idle_done() below then raises.
-                    return False
-            return False
+                    break  # idle_check returns [] at once on a dead connection; DONE below then raises
         finally:
-            self.client.idle_done()
+            # Responses that came in just before DONE count too, or that mail would wait a whole period.
+            arrived = _announces_mail(self.client.idle_done()[1]) or arrived
+        return arrived
+
+
+def _announces_mail(responses) -> bool:
+    return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses or [] if isinstance(r, tuple))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from intake.parse import ParsedMail
 from store.models import Case, InboundMail, OutboxMail
@@ -25,7 +25,7 @@ def case_tag(number: str) -> str:
 def find_case(session: Session, mail: ParsedMail, number_format: str) -> tuple[Case | None, str]:
     """The case this mail continues and how it was recognised, or (None, "") for a new case."""
     for number in tag_pattern(number_format).findall(mail.subject or ""):
-        case = session.exec(select(Case).where(Case.number == number.upper())).first()
+        case = session.exec(select(Case).where(func.upper(Case.number) == number.upper())).first()
         if case is not None:
             return case, f"case tag {number.upper()} in the subject"
     ids = mail.thread_ids

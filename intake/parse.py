@@ -10,9 +10,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.errors import HeaderParseError
-from email.header import decode_header, make_header
+from email.header import Header, decode_header, make_header
 from email.message import Message
-from email.utils import getaddresses, parseaddr
+from email.utils import getaddresses
 
 import mailparser
 
@@ -68,19 +68,39 @@ def safe_filename(name: str | None, fallback: str) -> str:
     return name
 
 
-def _header(msg: Message, name: str) -> str:
-    """A header as text: RFC 2047 words decoded, unknown charsets replaced, folded lines joined."""
+def _decode(value: str) -> str:
+    try:
+        return str(make_header(decode_header(value)))
+    except (UnicodeError, LookupError, ValueError, HeaderParseError):
+        return value
+
+
+def _raw_header(msg: Message, name: str) -> str:
+    """The header as written; raw 8-bit bytes (not allowed, but common) are read as UTF-8, else Latin-1."""
     try:
         value = msg.get(name)
-        if value is None:
-            return ""
-        try:
-            value = str(make_header(decode_header(str(value))))
-        except (UnicodeError, LookupError, ValueError, HeaderParseError):
-            value = str(value)
+        if isinstance(value, Header):  # the stdlib's wrapper for undecodable 8-bit header bytes
+            raw = b"".join(part if isinstance(part, bytes) else part.encode("utf-8", "surrogateescape")
+                           for part, _ in decode_header(value))
+            try:
+                value = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                value = raw.decode("latin-1")
+        return " ".join(str(value or "").split())
     except Exception:  # a header the stdlib cannot read at all is as good as absent
         return ""
-    return " ".join(value.split())
+
+
+def _addresses(msg: Message, *names: str) -> list[tuple[str, str]]:
+    """(display name, address) pairs. Split before decoding: an encoded word may hide a comma or a fake
+    "<address>" in the display name, which must never become the address we answer."""
+    raw = [_raw_header(msg, n) for n in names]
+    return [(_decode(name).strip(), addr.strip().lower()) for name, addr in getaddresses(raw) if "@" in addr]
+
+
+def _header(msg: Message, name: str) -> str:
+    """A header as text: RFC 2047 words decoded, unknown charsets replaced, folded lines joined."""
+    return " ".join(_decode(_raw_header(msg, name)).split())
 
 
 def _payload_bytes(att: dict) -> bytes:
@@ -102,9 +122,10 @@ def parse(raw: bytes) -> ParsedMail:
     msg = mail.message
     if msg is None or not msg.keys():
         raise ParseError("no mail headers found")
-    name, address = parseaddr(_header(msg, "From"))
-    if "@" not in address:
+    senders = _addresses(msg, "From")
+    if not senders:
         raise ParseError("no sender address in From")
+    name, address = senders[0]
     message_id = (_MSGID.findall(_header(msg, "Message-ID")) or [None])[0]
     in_reply_to = (_MSGID.findall(_header(msg, "In-Reply-To")) or [None])[0]
     references = _MSGID.findall(_header(msg, "References"))
@@ -124,9 +145,9 @@ def parse(raw: bytes) -> ParsedMail:
     return ParsedMail(
         message=msg,
         message_id=message_id,
-        from_address=address.strip().lower(),
-        from_name=name.strip(),
-        to=[a.lower() for _, a in getaddresses([_header(msg, "To"), _header(msg, "Cc")]) if "@" in a],
+        from_address=address,
+        from_name=name,
+        to=[a for _, a in _addresses(msg, "To", "Cc")],
         subject=_header(msg, "Subject"),
         date=date if isinstance(date, datetime) else None,
         in_reply_to=in_reply_to,

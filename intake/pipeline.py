@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from intake import automatic, language
@@ -20,6 +22,7 @@ from store.models import Attachment, Case, InboundMail, utcnow
 from store.numbering import format_number, next_seq
 
 log = logging.getLogger("halsodata.intake")
+SWEDEN = ZoneInfo("Europe/Stockholm")
 
 
 @dataclass
@@ -37,14 +40,15 @@ _PREFIXES = re.compile(r"^\s*((re|sv|fw|fwd|vb|aw|antw)\s*:\s*)+", re.I)
 def _title(subject: str, number_format: str) -> str:
     """The subject without reply prefixes and case tags: the project's name as the researcher gave it."""
     title = _PREFIXES.sub("", tag_pattern(number_format).sub("", subject))
-    return " ".join(title.split())[:200]
+    return _text(" ".join(title.split()), 200)
 
 
 def _open_case(session: Session, ctx: Context, mail: ParsedMail, lang: str) -> Case:
     now = utcnow()
-    seq = next_seq(session, now.year)
-    case = Case(number=format_number(ctx.config.cases.number_format, now.year, seq), year=now.year, seq=seq,
-                researcher=mail.from_address, researcher_name=mail.from_name,
+    year = now.astimezone(SWEDEN).year  # a mail at 00:30 on 1 January belongs to the new year
+    seq = next_seq(session, year)
+    case = Case(number=format_number(ctx.config.cases.number_format, year, seq), year=year, seq=seq,
+                researcher=_text(mail.from_address, 320), researcher_name=_text(mail.from_name, 200),
                 title=_title(mail.subject, ctx.config.cases.number_format),
                 language=lang, opened_at=now, updated_at=now)
     session.add(case)
@@ -63,26 +67,35 @@ def _keep_attachments(session: Session, ctx: Context, record: InboundMail, mail:
     return kept
 
 
+def _text(value: str | None, limit: int) -> str:
+    """Text fit for any database: PostgreSQL refuses NUL characters, which hostile mail carries."""
+    return (value or "").replace("\x00", "")[:limit]
+
+
 def _fill(record: InboundMail, mail: ParsedMail, lang: str, auto: list[str]) -> None:
-    record.message_id = mail.message_id or record.message_id
-    record.from_address, record.from_name = mail.from_address[:320], mail.from_name[:200]
-    record.subject = mail.subject[:1000]
+    record.message_id = _text(mail.message_id, 500) or record.message_id
+    record.from_address, record.from_name = _text(mail.from_address, 320), _text(mail.from_name, 200)
+    record.subject = _text(mail.subject, 1000)
     record.sent_date = mail.date
-    record.in_reply_to = mail.in_reply_to
-    record.references = " ".join(mail.references[-50:])
+    record.in_reply_to = _text(mail.in_reply_to, 500) or None
+    record.references = _text(" ".join(mail.references[-50:]), 20_000)
     record.language = lang
     record.auto_generated = bool(auto)
-    record.body_text = mail.body_text[:200_000]
+    record.body_text = _text(mail.body_text, 200_000)
 
 
 def process(ctx: Context, mail_id: int) -> str:
     """Take a recorded mail to its outcome; return the new status. Idempotent: a processed mail is left alone."""
     cfg = ctx.config
     with session_scope(ctx.engine) as s:
-        record = s.exec(select(InboundMail).where(InboundMail.id == mail_id).with_for_update()).one()
-        if record.status != "fetched":
-            return record.status
-        record.processed_at = utcnow()
+        # Claim the mail with a write first: it takes the row lock (PostgreSQL) or the database write lock
+        # (SQLite) until this transaction ends, so a second daemon waits and then finds it processed.
+        claimed = s.execute(update(InboundMail).where(InboundMail.id == mail_id, InboundMail.status == "fetched")
+                            .values(processed_at=utcnow())).rowcount
+        record = s.get(InboundMail, mail_id)
+        if not claimed:
+            return record.status if record else "missing"
+        s.refresh(record)
         try:
             mail = parse(ctx.blobs.get(record.sha256))
         except ParseError as exc:

@@ -6,6 +6,7 @@ import logging
 import re
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from store.blobs import BlobStore
@@ -20,7 +21,7 @@ _MSGID = re.compile(rb"^Message-ID:[ \t]*(<[^<>\s]+>)", re.I | re.M)
 def header_message_id(raw: bytes) -> str | None:
     head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
     m = _MSGID.search(head[:200_000])
-    return m.group(1).decode("ascii", "replace") if m else None
+    return m.group(1).decode("ascii", "replace").replace("\x00", "")[:500] if m else None
 
 
 def known_uids(engine: Engine, account: str, folder: str, uidvalidity: int) -> set[int]:
@@ -31,14 +32,22 @@ def known_uids(engine: Engine, account: str, folder: str, uidvalidity: int) -> s
 
 
 def record(engine: Engine, blobs: BlobStore, *, account: str, folder: str, uidvalidity: int, uid: int,
-           raw: bytes, too_large: int | None = None) -> InboundMail:
+           raw: bytes, too_large: int | None = None) -> InboundMail | None:
     """Write the bytes to the encrypted store (fsynced), then commit the record; return it.
 
     A message whose content was recorded before (the mailbox's UIDVALIDITY changed, or it was put back)
     is recorded as a duplicate of the first and is never processed again. With `too_large` set, `raw` is
-    only the header and the message stays in the mailbox for a person.
+    only the header and the message stays in the mailbox for a person. Returns None when another daemon
+    recorded the same server identity first.
     """
     digest = blobs.put(raw)
+    try:
+        return _insert(engine, digest, account, folder, uidvalidity, uid, raw, too_large)
+    except IntegrityError:
+        return None
+
+
+def _insert(engine, digest, account, folder, uidvalidity, uid, raw, too_large) -> InboundMail:
     with session_scope(engine) as s:
         first = s.exec(select(InboundMail).where(InboundMail.sha256 == digest, InboundMail.status != "duplicate")
                        .order_by(InboundMail.id)).first()

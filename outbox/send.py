@@ -12,6 +12,7 @@ from email.utils import format_datetime
 
 import aiosmtplib
 from sqlalchemy.engine import Engine
+from sqlalchemy import and_, or_, update
 from sqlmodel import select
 
 from intake.config import SmtpConfig
@@ -21,6 +22,9 @@ from store.models import OutboxMail, utcnow
 log = logging.getLogger("halsodata.outbox")
 
 MAX_BACKOFF = timedelta(hours=1)
+# A reply being handed to SMTP is claimed for this long; if the sender died meanwhile, it is sent again
+# (same Message-ID) once the lease runs out: at least once, never lost.
+SENDING_LEASE = timedelta(minutes=10)
 
 
 class SmtpUnavailable(Exception):
@@ -89,7 +93,20 @@ async def check(cfg: SmtpConfig) -> None:
         pass
 
 
+def _due(now: datetime):
+    return or_(and_(OutboxMail.status == "queued", OutboxMail.next_attempt_at <= now),
+               and_(OutboxMail.status == "sending", OutboxMail.next_attempt_at <= now))
+
+
+def _claim(engine: Engine, mail_id: int, now: datetime) -> bool:
+    """Mark one reply as being sent, in its own committed transaction, so no other daemon sends it too."""
+    with session_scope(engine) as session:
+        return session.execute(update(OutboxMail).where(OutboxMail.id == mail_id, _due(now))
+                               .values(status="sending", next_attempt_at=now + SENDING_LEASE)).rowcount == 1
+
+
 def _defer(mail: OutboxMail, now: datetime, reason: str) -> None:
+    mail.status = "queued"
     mail.attempts += 1
     mail.last_error = reason[:500]
     mail.next_attempt_at = now + min(timedelta(seconds=30 * 2 ** min(mail.attempts, 10)), MAX_BACKOFF)
@@ -100,18 +117,16 @@ async def send_due(engine: Engine, cfg: SmtpConfig, now: datetime | None = None)
     now = now or utcnow()
     report = SendReport()
     with session_scope(engine) as session:
-        due = session.exec(select(OutboxMail.id).where(OutboxMail.status == "queued",
-                                                       OutboxMail.next_attempt_at <= now)
-                           .order_by(OutboxMail.id)).all()
+        due = session.exec(select(OutboxMail.id).where(_due(now)).order_by(OutboxMail.id)).all()
     if not due:
         return report
     smtp = await _open(cfg)
     try:
         for mail_id in due:
+            if not _claim(engine, mail_id, now):
+                continue
             with session_scope(engine) as session:
                 mail = session.get(OutboxMail, mail_id)
-                if mail is None or mail.status != "queued":
-                    continue
                 msg = build_message(mail, cfg.from_address, now)
                 try:
                     await smtp.send_message(msg, sender=cfg.from_address, recipients=[mail.to])

@@ -10,6 +10,9 @@ if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq dovecot-imapd dovecot-lmtpd >/dev/null
+  # Only private instances on loopback are used; on a systemd machine the package would also start a
+  # system-wide IMAP server on ports 143/993, which nobody asked for.
+  if [ -d /run/systemd/system ]; then $SUDO systemctl disable --now dovecot >/dev/null 2>&1 || true; fi
 fi
 
 PYTHON=${PYTHON:-python3}

@@ -95,3 +95,25 @@ def test_password_sources_are_read_when_needed(tmp_path):
         config.imap.secret("imap")
     assert "s3cret" not in repr(load(_write(tmp_path, MINIMAL + '[imap]\nusername = "u"\npassword = "s3cret"\n'),
                                       environ={}))
+
+
+def test_operator_variables_with_the_prefix_are_not_configuration_keys(tmp_path):
+    """HALSODATA_STORE_KEY is the documented key_env example; it must not stop the program."""
+    config = load(_write(tmp_path), environ={"HALSODATA_STORE_KEY": "x", "HALSODATA_TEST_PG": "y"})
+    assert config.store.key_file is not None
+
+
+def test_errors_never_echo_a_secret(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load(_write(tmp_path, MINIMAL + "[imap]\nusername = \"u\"\npassword = 12345678\n"), environ={})
+    assert "imap.password" in str(info.value) and "12345678" not in str(info.value)
+
+
+def test_clear_text_to_a_remote_host_needs_an_explicit_setting(tmp_path):
+    text = MINIMAL + '[smtp]\n'
+    with pytest.raises(ConfigError, match=r"smtp: security = \"none\" sends the password in clear text"):
+        load(_write(tmp_path, MINIMAL.replace('[smtp]\n', '[smtp]\nhost = "mail.region.example"\nsecurity = "none"\n')),
+             environ={})
+    config = load(_write(tmp_path, MINIMAL.replace(
+        '[smtp]\n', '[smtp]\nhost = "mail.region.example"\nsecurity = "none"\nallow_plaintext = true\n')), environ={})
+    assert config.smtp.allow_plaintext and text

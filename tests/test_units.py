@@ -111,3 +111,18 @@ def test_replies_refuse_line_breaks_in_headers_and_mask_identity_numbers():
                                    title="Patient 19121212-1212", name="Anna",
                                    files=["lista 19121212-1212.xlsx"])
     assert "19121212-1212" not in subject + body
+
+
+@pytest.mark.parametrize("from_header, name, address", [
+    ("=?utf-8?q?Str=C3=B6m=2C_Anna?= <anna@x.example>", "Ström, Anna", "anna@x.example"),
+    ("=?utf-8?q?a_=3Cx=40evil.example=3E?= <real@x.example>", "a <x@evil.example>", "real@x.example"),
+])
+def test_encoded_display_names_never_change_the_address(from_header, name, address):
+    """Outlook writes "Last, First"; an attacker may hide "<other@address>" in an encoded word."""
+    mail = parse(f"From: {from_header}\r\nSubject: x\r\n\r\nbody\r\n".encode())
+    assert (mail.from_name, mail.from_address) == (name, address)
+
+
+def test_raw_8bit_headers_are_read_as_utf8():
+    mail = parse("From: Åsa Öberg <asa@x.example>\r\nSubject: Ansökan\r\n\r\nbody\r\n".encode())
+    assert (mail.from_name, mail.subject) == ("Åsa Öberg", "Ansökan")
