@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from email.message import Message
 
+from intake.parse import header_text
+
 _NO_REPLY = re.compile(r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer-daemon|postmaster|bounces?)([+-].*)?@", re.I)
 _OOO_SUBJECT = re.compile(
     r"^\s*(auto(matic)?[ -]?(reply|response|svar)|autosvar|out of (the )?office|frånvaro(meddelande)?|"
@@ -15,10 +17,10 @@ _OOO_SUBJECT = re.compile(
 def reasons(msg: Message, sender: str, own_addresses: set[str]) -> list[str]:
     """Why this mail is automatic (RFC 3834 and common practice); empty when a person wrote it."""
     found = []
-    auto = (msg.get("Auto-Submitted") or "").strip().lower()
+    auto = header_text(msg, "Auto-Submitted").lower()
     if auto and auto != "no":
         found.append(f"Auto-Submitted: {auto.split(';')[0]}")
-    return_path = (msg.get("Return-Path") or "").strip()
+    return_path = header_text(msg, "Return-Path")
     if return_path in ("<>", "< >"):
         found.append("null return path (bounce)")
     ctype = msg.get_content_type()
@@ -26,15 +28,13 @@ def reasons(msg: Message, sender: str, own_addresses: set[str]) -> list[str]:
         found.append("delivery or disposition report")
     if msg.get("List-Id") or msg.get("List-Unsubscribe"):
         found.append("mailing list")
-    precedence = (msg.get("Precedence") or "").strip().lower()
+    precedence = header_text(msg, "Precedence").lower()
     if precedence in ("bulk", "list", "junk"):
         found.append(f"Precedence: {precedence}")
     for header in ("X-Autoreply", "X-Autorespond"):
         if header in msg:
             found.append(header)
-    if (msg.get("X-Auto-Response-Suppress") or "").strip().lower() in ("all", "oof", "autoreply"):
-        found.append("X-Auto-Response-Suppress")
-    if _OOO_SUBJECT.match(str(msg.get("Subject") or "")):
+    if _OOO_SUBJECT.match(header_text(msg, "Subject")):
         found.append("subject of an automatic reply")
     address = (sender or "").lower()
     if not address:

@@ -79,7 +79,7 @@ CUES: dict[str, list[Cue]] = {
         _c(r"samtyckesblankett|samtycke till (att )?delta|skriftligt samtycke|informerat samtycke", 4, True),
         _c(r"consent form|informed consent", 4, True),
         _c(r"jag samtycker|jag har (fått|tagit del av) (muntlig och skriftlig )?information|i consent to|"
-           r"i agree to (take part|participate)", 3),
+           r"i agree to (take part|participate)|jag vill (vara med|delta)|i (want|agree) to take part", 3),
     ],
     "data_processing_agreement": [
         _c(r"personuppgiftsbiträdesavtal|\bPUB-avtal|\bPuBA\b|biträdesavtal", 5, True),
@@ -142,6 +142,17 @@ def _head(text: str) -> str:
     return text[:HEAD_CHARS]
 
 
+def _heading(rx: re.Pattern, text: str) -> re.Match | None:
+    """A match that starts a short line: a section title, such as a consent form on a document's last page."""
+    for m in rx.finditer(text):
+        start = text.rfind("\n", 0, m.start()) + 1
+        end = text.find("\n", m.end())
+        line = text[start:end if end != -1 else None]
+        if not text[start:m.start()].strip() and len(line.strip()) <= 80:
+            return m
+    return None
+
+
 def _has_variable_table(read: ReadResult) -> str | None:
     for sheet, rows in read.sheets.items():
         for row in rows[:30]:
@@ -160,13 +171,15 @@ def score(read: ReadResult, filename: str) -> tuple[dict[str, float], dict[str, 
         total, found = 0.0, []
         for cue, rx in cues:
             m_head = rx.search(head) if cue.title else None
-            m = m_head or rx.search(body)
+            m_heading = None if m_head or not cue.title else _heading(rx, body)
+            m = m_head or m_heading or rx.search(body)
             if not m:
                 continue
-            gain = cue.weight * (3 if m_head else 1)
+            gain = cue.weight * (3 if m_head else 2 if m_heading else 1)
             total += gain
             if gain > 0:
-                found.append(f"phrase “{' '.join(m.group(0).split())}”" + (" in the title" if m_head else ""))
+                where = " in the title" if m_head else " in a heading" if m_heading else ""
+                found.append(f"phrase “{' '.join(m.group(0).split())}”{where}")
         if _NAMES[kind].search(filename):
             total += 1.5
             found.append(f"file name “{filename}”")

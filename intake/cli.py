@@ -69,6 +69,13 @@ def run(obj: _Obj, once: bool):
             report = daemon.run_once(config)
             click.echo(f"{report.taken_in} mail(s) taken in, {report.processed} processed "
                        f"({report.failed} failed), {report.moved} filed away, {report.sent} reply(ies) sent")
+            if report.deferred:
+                click.echo(f"{report.deferred} reply(ies) deferred by the SMTP server; they are tried again on "
+                           "the next run.", err=True)
+            if report.not_sent:
+                raise click.ClickException(
+                    f"{report.not_sent} reply(ies) refused by the SMTP server for good. `halsodata mails list` and "
+                    "`halsodata cases show CASE` show which and why; check [smtp] and the recipient addresses.")
         else:
             daemon.run_forever(config)
     except (MailboxUnavailable, SmtpUnavailable, db.StoreUnavailable, config_mod.ConfigError) as exc:

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from rules.base import RulesConfig
+
 ENV_PREFIX = "HALSODATA_"
 CONFIG_ENV = "HALSODATA_CONFIG"
 DEFAULT_CONFIG = "halsodata.toml"
@@ -135,6 +137,20 @@ class CasesConfig(_Section):
         return self
 
 
+class OutboxConfig(_Section):
+    require_approval: list[str] = Field(default_factory=list,
+                                        description="reply types that wait for a coordinator's approval")
+
+    @model_validator(mode="after")
+    def _known_types(self):
+        from outbox.compose import REPLY_TYPES
+        unknown = [t for t in self.require_approval if t not in REPLY_TYPES]
+        if unknown:
+            raise ValueError(f"require_approval: unknown reply type(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(REPLY_TYPES)}")
+        return self
+
+
 class LimitsConfig(_Section):
     max_message_bytes: int = Field(50 * 1024 * 1024, ge=1024)
 
@@ -149,6 +165,8 @@ class Config(_Section):
     smtp: SmtpConfig
     store: StoreConfig
     cases: CasesConfig = Field(default_factory=CasesConfig)
+    rules: RulesConfig = Field(default_factory=RulesConfig)
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     source: Path | None = Field(None, exclude=True)

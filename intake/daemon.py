@@ -32,7 +32,8 @@ class CycleReport:
     failed: int = 0
     moved: int = 0
     sent: int = 0
-
+    not_sent: int = 0  # refused for good; flagged for the coordinators
+    deferred: int = 0
 
 def open_context(config: Config) -> pipeline.Context:
     """Engine, schema and file store; raises StoreUnavailable or ConfigError with the fix."""
@@ -83,7 +84,7 @@ def take_in(ctx: pipeline.Context, mailbox: Mailbox, report: CycleReport) -> lis
         if raw is None:
             continue
         row = record(ctx.engine, ctx.blobs, account=mailbox.account, folder=folder, uidvalidity=uidvalidity,
-                     uid=uid, raw=raw, too_large=too_large)
+                     uid=uid, raw=raw, too_large=too_large, max_bytes=limit)
         if row is None:
             continue  # another daemon recorded it first
         report.taken_in += 1
@@ -121,6 +122,8 @@ def file_away(ctx: pipeline.Context, mailbox: Mailbox, current: list[int], repor
 def send_due(ctx: pipeline.Context, report: CycleReport) -> None:
     result = asyncio.run(send.send_due(ctx.engine, ctx.config.smtp))
     report.sent += len(result.sent)
+    report.not_sent += len(result.failed)
+    report.deferred += len(result.deferred)
 
 
 def cycle(ctx: pipeline.Context, mailbox: Mailbox) -> CycleReport:
@@ -183,8 +186,11 @@ def run_forever(config: Config, max_backoff: float = 300.0) -> None:
                     mailbox.wait(period, should_stop=lambda: stop.requested)
         except ConfigError:
             raise
-        except (MailboxUnavailable, db.StoreUnavailable, SQLAlchemyError, IMAPClientError, OSError, BlobError) as exc:
-            log.error("%s; retrying in %.0f s", _short(exc), delay)
+        except Exception as exc:  # nothing ends the service: unreachable servers and bugs alike are retried
+            known = isinstance(exc, (MailboxUnavailable, db.StoreUnavailable, SQLAlchemyError, IMAPClientError,
+                                     OSError, BlobError))
+            reason = _short(exc) if known else f"unexpected error ({type(exc).__name__})"
+            log.error("%s; retrying in %.0f s", reason, delay, exc_info=not known and config.log.level == "DEBUG")
             end = time.monotonic() + delay
             while not stop.requested and time.monotonic() < end:
                 time.sleep(min(1.0, end - time.monotonic()))

@@ -166,7 +166,8 @@ def _mentions(rx: re.Pattern, text: str) -> list[str]:
         line_end = text.find("\n", m.end())
         rest = text[m.end(): line_end if line_end != -1 else None]
         after = text[line_end + 1: line_end + 40] if line_end != -1 else ""
-        if _NEGATED.match(rest.split(":")[-1]) or (not rest.strip(" :?") and _NEGATED.match(after)):
+        label_only = len(rest) < 60 and not rest.rstrip().endswith(".")  # a form's question, answered below
+        if _NEGATED.match(rest.split(":")[-1]) or (label_only and _NEGATED.match(after)):
             continue
         out.append(" ".join(m.group(0).split()))
     return list(dict.fromkeys(out))[:5]

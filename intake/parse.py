@@ -95,10 +95,18 @@ def _addresses(msg: Message, *names: str) -> list[tuple[str, str]]:
     """(display name, address) pairs. Split before decoding: an encoded word may hide a comma or a fake
     "<address>" in the display name, which must never become the address we answer."""
     raw = [_raw_header(msg, n) for n in names]
-    return [(_decode(name).strip(), addr.strip().lower()) for name, addr in getaddresses(raw) if "@" in addr]
+    return [(_decode(name).strip(), one_line(addr, 320).lower()) for name, addr in getaddresses(raw) if "@" in addr]
 
 
-def _header(msg: Message, name: str) -> str:
+def one_line(value: str | None, limit: int = 1000) -> str:
+    """Text from a mail made safe to show in a terminal or a reply header: no control characters, no
+    undecodable bytes, and no "=?" that a mail library would decode a second time (header injection)."""
+    value = (value or "").encode("utf-8", "replace").decode("utf-8")
+    value = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in value)
+    return " ".join(value.replace("=?", "= ?").split())[:limit]
+
+
+def header_text(msg: Message, name: str) -> str:
     """A header as text: RFC 2047 words decoded, unknown charsets replaced, folded lines joined."""
     return " ".join(_decode(_raw_header(msg, name)).split())
 
@@ -126,9 +134,9 @@ def parse(raw: bytes) -> ParsedMail:
     if not senders:
         raise ParseError("no sender address in From")
     name, address = senders[0]
-    message_id = (_MSGID.findall(_header(msg, "Message-ID")) or [None])[0]
-    in_reply_to = (_MSGID.findall(_header(msg, "In-Reply-To")) or [None])[0]
-    references = _MSGID.findall(_header(msg, "References"))
+    message_id = (_MSGID.findall(header_text(msg, "Message-ID")) or [None])[0]
+    in_reply_to = (_MSGID.findall(header_text(msg, "In-Reply-To")) or [None])[0]
+    references = _MSGID.findall(header_text(msg, "References"))
     date = mail.date
     if isinstance(date, datetime) and date.tzinfo is None:
         date = date.replace(tzinfo=timezone.utc)  # mail-parser gives UTC without saying so
@@ -146,9 +154,9 @@ def parse(raw: bytes) -> ParsedMail:
         message=msg,
         message_id=message_id,
         from_address=address,
-        from_name=name,
+        from_name=one_line(name, 200),
         to=[a for _, a in _addresses(msg, "To", "Cc")],
-        subject=_header(msg, "Subject"),
+        subject=one_line(header_text(msg, "Subject")),
         date=date if isinstance(date, datetime) else None,
         in_reply_to=in_reply_to,
         references=references,

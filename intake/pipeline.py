@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -12,13 +14,16 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from intake import automatic, language
+from intake.evaluate import evaluate
+from intake.reading import MailDocuments, read_mail
 from intake.config import Config
 from intake.matching import case_tag, find_case, tag_pattern
 from intake.parse import ParseError, ParsedMail, parse
-from outbox import compose
+from outbox import compose, decide, items
+from rules import registry
 from store.blobs import BlobStore
 from store.db import session_scope
-from store.models import Attachment, Case, InboundMail, utcnow
+from store.models import Attachment, Case, InboundMail, OutboxMail, utcnow
 from store.numbering import format_number, next_seq
 
 log = logging.getLogger("halsodata.intake")
@@ -56,20 +61,31 @@ def _open_case(session: Session, ctx: Context, mail: ParsedMail, lang: str) -> C
     return case
 
 
-def _keep_attachments(session: Session, ctx: Context, record: InboundMail, mail: ParsedMail) -> list[Attachment]:
+def _keep_documents(session: Session, ctx: Context, record: InboundMail, docs: MailDocuments) -> list[Attachment]:
     kept = []
-    for att in mail.attachments:
-        digest = ctx.blobs.put(att.data)
-        row = Attachment(mail_id=record.id, filename=att.filename, content_type=att.content_type,
-                         size=len(att.data), sha256=digest, container=att.container)
+    for doc in docs.documents:
+        item, cls = doc.item, doc.classification
+        digest = ctx.blobs.put(item.data)
+        row = Attachment(mail_id=record.id, filename=_text(item.filename, 255), content_type=_text(item.content_type, 100),
+                         size=len(item.data), sha256=digest, container=_text(item.container, 255) or None,
+                         kind=cls.kind, also=json.dumps(cls.also), confidence=cls.confidence,
+                         evidence=_json(cls.evidence), fields=_json(doc.fields()), readable=doc.read.readable,
+                         reason=_text(doc.read.reason, 300) or None, pnr_count=doc.pnr_count)
         session.add(row)
         kept.append(row)
+    record.problems = _json([{"filename": p.filename, "reason": p.reason, "container": p.container}
+                             for p in docs.problems])
+    record.signatures = _json(docs.signatures)
     return kept
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str).replace("\\u0000", "")
 
 
 def _text(value: str | None, limit: int) -> str:
     """Text fit for any database: PostgreSQL refuses NUL characters, which hostile mail carries."""
-    return (value or "").replace("\x00", "")[:limit]
+    return (value or "").replace("\x00", "").encode("utf-8", "replace").decode("utf-8")[:limit]
 
 
 def _fill(record: InboundMail, mail: ParsedMail, lang: str, auto: list[str]) -> None:
@@ -84,23 +100,38 @@ def _fill(record: InboundMail, mail: ParsedMail, lang: str, auto: list[str]) -> 
     record.body_text = _text(mail.body_text, 200_000)
 
 
+def _read(ctx: Context, mail_id: int) -> tuple[bytes, ParsedMail | ParseError, MailDocuments | None] | None:
+    """Parse and read outside any transaction: OCR may take a minute, and no lock should wait for it."""
+    with session_scope(ctx.engine) as s:
+        record = s.get(InboundMail, mail_id)
+        if record is None or record.status != "fetched":
+            return None
+        digest = record.sha256
+    raw = ctx.blobs.get(digest)
+    try:
+        mail = parse(raw)
+    except ParseError as exc:
+        return raw, exc, None
+    return raw, mail, read_mail(raw)
+
+
 def process(ctx: Context, mail_id: int) -> str:
     """Take a recorded mail to its outcome; return the new status. Idempotent: a processed mail is left alone."""
     cfg = ctx.config
+    prepared = _read(ctx, mail_id)
     with session_scope(ctx.engine) as s:
         # Claim the mail with a write first: it takes the row lock (PostgreSQL) or the database write lock
         # (SQLite) until this transaction ends, so a second daemon waits and then finds it processed.
         claimed = s.execute(update(InboundMail).where(InboundMail.id == mail_id, InboundMail.status == "fetched")
                             .values(processed_at=utcnow())).rowcount
         record = s.get(InboundMail, mail_id)
-        if not claimed:
+        if not claimed or prepared is None:
             return record.status if record else "missing"
         s.refresh(record)
-        try:
-            mail = parse(ctx.blobs.get(record.sha256))
-        except ParseError as exc:
-            record.status, record.outcome = "failed", f"cannot be parsed: {exc}; raw message kept"
-            log.warning("mail #%s cannot be parsed: %s", record.id, exc)
+        _raw, mail, docs = prepared
+        if isinstance(mail, ParseError):
+            record.status, record.outcome = "failed", f"cannot be parsed: {mail}; raw message kept"
+            log.warning("mail #%s cannot be parsed: %s", record.id, mail)
             return record.status
         lang = language.detect(f"{mail.subject}\n{mail.body_text}", default=cfg.cases.language)
         auto = automatic.reasons(mail.message, mail.from_address,
@@ -108,10 +139,10 @@ def process(ctx: Context, mail_id: int) -> str:
         _fill(record, mail, lang, auto)
 
         if mail.message_id:
-            earlier = s.exec(select(InboundMail).where(InboundMail.message_id == mail.message_id,
+            earlier = s.exec(select(InboundMail).where(InboundMail.message_id == record.message_id,
                                                        InboundMail.id != record.id,
                                                        InboundMail.status == "processed",
-                                                       InboundMail.from_address == mail.from_address)).first()
+                                                       InboundMail.from_address == record.from_address)).first()
             if earlier is not None:
                 record.status, record.case_id = "duplicate", earlier.case_id
                 record.outcome = f"same Message-ID as mail #{earlier.id}, taken in before"
@@ -127,21 +158,64 @@ def process(ctx: Context, mail_id: int) -> str:
         new = case is None
         if new:
             case = _open_case(s, ctx, mail, lang)
+        state_before = None if new else case.state
+        last_requested = _last_requested(s, case)
         case.updated_at = utcnow()
         record.case_id = case.id
-        attachments = _keep_attachments(s, ctx, record, mail)
-
-        if new:
-            compose.queue(s, reply_type="acknowledgment", case=case, to=mail.from_address, language=lang,
-                          from_address=cfg.smtp.from_address, in_reply_to=mail.message_id,
-                          references=mail.references, tag=case_tag(case.number), number=case.number,
-                          title=case.title, name=mail.from_name, files=[a.filename for a in attachments])
-            record.outcome = f"opened case {case.number}; acknowledgment queued"
-        else:
-            record.outcome = f"added to case {case.number} ({how})" + ("; automatic mail, no reply" if auto else "")
-        record.status = "processed"
-        log.info("mail #%s: %s", record.id, "opened case" if new else "added to case")
+        record.status = "processed"  # the case file below includes this mail
+        _keep_documents(s, ctx, record, docs)
+        s.flush()
+        findings = evaluate(s, case, cfg.rules)
+        blocking = registry.blocking(findings)
+        replies = decide.plan(decide.Change(
+            first_mail=new, automatic=bool(auto), track=case.track, state_before=state_before,
+            state_after=case.state, blocking=frozenset(f.rule for f in blocking), last_requested=last_requested))
+        _queue_replies(s, ctx, case, record, mail, replies, findings)
+        what = f"opened case {case.number}" if new else f"added to case {case.number} ({how})"
+        record.outcome = f"{what}; state {case.state}" + (f"; replies: {', '.join(replies)}" if replies else
+                                                          "; no reply" + (" (automatic mail)" if auto else ""))
+        log.info("mail #%s: %s", record.id, "opened a case" if new else "added to a case")
         return record.status
+
+
+def _last_requested(session: Session, case: Case) -> frozenset[str] | None:
+    last = session.exec(select(OutboxMail).where(OutboxMail.case_id == case.id,
+                                                 OutboxMail.type == "supplement_request",
+                                                 OutboxMail.status != "rejected")
+                        .order_by(OutboxMail.id.desc())).first()
+    return frozenset(json.loads(last.items)) if last else None
+
+
+def _queue_replies(s: Session, ctx: Context, case: Case, record: InboundMail, mail: ParsedMail,
+                   replies: list[str], findings) -> None:
+    cfg = ctx.config
+    lang = record.language or cfg.cases.language
+    blocking = registry.blocking(findings)
+    pending = [f for f in findings if f.status == "pending"]
+    # One automatic answer per case and sender per day: more waits for a coordinator (loops, ping-pong).
+    held = replies and _answered_recently(s, case, mail.from_address, record.message_id)
+    for reply_type in replies:
+        status = "pending_approval" if reply_type in cfg.outbox.require_approval or held else "queued"
+        out = compose.queue(
+            s, reply_type=reply_type, case=case, to=mail.from_address, language=lang,
+            from_address=cfg.smtp.from_address, in_reply_to=mail.message_id, references=mail.references,
+            status=status, tag=case_tag(case.number), number=case.number, title=case.title, name=mail.from_name,
+            files=[d.filename for d in s.exec(select(Attachment).where(Attachment.mail_id == record.id)).all()],
+            complete=case.state == "complete", missing=items.asks(blocking, lang), pending=items.asks(pending, lang))
+        if reply_type == "supplement_request":
+            out.items = json.dumps(sorted(f.rule for f in blocking))
+        if held:
+            out.note = "held: this sender already got an automatic reply in this case within 24 hours"
+
+
+def _answered_recently(s: Session, case: Case, to: str, answering: str | None) -> bool:
+    since = utcnow() - timedelta(hours=24)
+    rows = s.exec(select(OutboxMail).where(OutboxMail.case_id == case.id, OutboxMail.to == to,
+                                           OutboxMail.auto_submitted == True,  # noqa: E712
+                                           OutboxMail.status.in_(("queued", "sending", "sent")),
+                                           OutboxMail.queued_at >= since)).all()
+    # Replies to this same mail (an acknowledgment and a supplement request together) are one answer.
+    return any(r.in_reply_to != answering for r in rows)
 
 
 def fail(ctx: Context, mail_id: int, reason: str) -> None:

@@ -6,7 +6,7 @@ import re
 from datetime import date
 
 # YYMMDD-NNNN, YYMMDD+NNNN, YYYYMMDD-NNNN, YYYYMMDDNNNN, YYMMDDNNNN; not inside longer digit runs.
-_PATTERN = re.compile(r"(?<![\d-])((?:19|20)?\d{2})(\d{2})(\d{2})\s?([-+]?)\s?(\d{4})(?![\d])")
+_PATTERN = re.compile(r"(?<!\d)((?:19|20)?\d{2})(\d{2})(\d{2})\s?([-+]?)\s?(\d{4})(?!\d)")
 
 
 def _luhn_ok(ten: str) -> bool:

@@ -32,7 +32,7 @@ def known_uids(engine: Engine, account: str, folder: str, uidvalidity: int) -> s
 
 
 def record(engine: Engine, blobs: BlobStore, *, account: str, folder: str, uidvalidity: int, uid: int,
-           raw: bytes, too_large: int | None = None) -> InboundMail | None:
+           raw: bytes, too_large: int | None = None, max_bytes: int = 0) -> InboundMail | None:
     """Write the bytes to the encrypted store (fsynced), then commit the record; return it.
 
     A message whose content was recorded before (the mailbox's UIDVALIDITY changed, or it was put back)
@@ -42,12 +42,22 @@ def record(engine: Engine, blobs: BlobStore, *, account: str, folder: str, uidva
     """
     digest = blobs.put(raw)
     try:
-        return _insert(engine, digest, account, folder, uidvalidity, uid, raw, too_large)
+        return _insert(engine, digest, account, folder, uidvalidity, uid, raw, too_large, max_bytes)
     except IntegrityError:
         return None
 
 
-def _insert(engine, digest, account, folder, uidvalidity, uid, raw, too_large) -> InboundMail:
+def _header_fields(mail: InboundMail, header: bytes) -> None:
+    """Sender and subject from a kept header, so a coordinator can tell whose mail waits in the mailbox."""
+    from intake.parse import ParseError, parse
+    try:
+        parsed = parse(header)
+    except ParseError:
+        return
+    mail.from_address, mail.from_name, mail.subject = parsed.from_address, parsed.from_name, parsed.subject
+
+
+def _insert(engine, digest, account, folder, uidvalidity, uid, raw, too_large, max_bytes) -> InboundMail:
     with session_scope(engine) as s:
         first = s.exec(select(InboundMail).where(InboundMail.sha256 == digest, InboundMail.status != "duplicate")
                        .order_by(InboundMail.id)).first()
@@ -55,8 +65,10 @@ def _insert(engine, digest, account, folder, uidvalidity, uid, raw, too_large) -
                            message_id=header_message_id(raw), sha256=digest, size=too_large or len(raw))
         if too_large is not None:
             mail.status = "failed"
-            mail.outcome = (f"too large ({too_large // 1_000_000} MB, over [limits] max_message_bytes): "
-                            "header kept, message left in the mailbox for a coordinator")
+            mail.outcome = (f"too large ({too_large / 1_048_576:.1f} MiB, over [limits] max_message_bytes = "
+                            f"{max_bytes / 1_048_576:.1f} MiB): header kept, message left in the mailbox for a "
+                            "coordinator")
+            _header_fields(mail, raw)
             mail.processed_at = utcnow()
             mail.leave_in_mailbox = True
         elif first is not None:

@@ -37,8 +37,9 @@ def render(reply_type: str, language: str, **context) -> tuple[str, str]:
 
 
 def header_safe(value: str) -> str:
-    if "\r" in value or "\n" in value:
-        raise HeaderInjection("line break in a header value")
+    """Refuse what could end a header or start a new one once a mail library decodes the value."""
+    if "\r" in value or "\n" in value or "=?" in value:
+        raise HeaderInjection("line break or encoded word in a header value")
     return value
 
 

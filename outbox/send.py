@@ -112,6 +112,48 @@ def _defer(mail: OutboxMail, now: datetime, reason: str) -> None:
     mail.next_attempt_at = now + min(timedelta(seconds=30 * 2 ** min(mail.attempts, 10)), MAX_BACKOFF)
 
 
+async def _send_one(smtp: aiosmtplib.SMTP, engine: Engine, cfg: SmtpConfig, mail_id: int,
+                    now: datetime) -> tuple[str, SmtpUnavailable | None]:
+    """Hand one claimed reply to SMTP and record the result; ("sent"|"deferred"|"failed", error to stop on)."""
+    unavailable = None
+    with session_scope(engine) as session:
+        mail = session.get(OutboxMail, mail_id)
+        try:
+            msg = build_message(mail, cfg.from_address, now)
+            await smtp.send_message(msg, sender=cfg.from_address, recipients=[mail.to])
+        except aiosmtplib.SMTPSenderRefused as exc:
+            # The server refuses our own address: every reply would fail, so stop and say what to fix.
+            _defer(mail, now, f"sender refused ({exc.code})")
+            return "deferred", SmtpUnavailable(
+                f"the SMTP server refused the sender address [smtp] from_address = {cfg.from_address!r} "
+                f"({exc.code}). Fix: use an address this server may send from.")
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [e.code for e in exc.recipients] or [0]
+            if all(500 <= c < 600 for c in codes):
+                mail.status, mail.last_error = "failed", f"recipient refused ({codes[0]})"
+                return "failed", None
+            _defer(mail, now, f"recipient deferred ({codes[0]})")
+            return "deferred", None
+        except aiosmtplib.SMTPResponseException as exc:
+            if 500 <= exc.code < 600:
+                mail.status, mail.last_error = "failed", f"SMTP {exc.code}: {exc.message[:200]}"
+                outcome = "failed"
+            else:
+                _defer(mail, now, f"SMTP {exc.code}: {exc.message[:200]}")
+                outcome = "deferred"
+            if not smtp.is_connected:
+                unavailable = SmtpUnavailable(f"the SMTP server closed the connection ({exc.code})")
+            return outcome, unavailable  # the session commits the bookkeeping before the caller stops
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+            _defer(mail, now, f"connection: {type(exc).__name__}")
+            return "deferred", _unavailable(cfg, exc)
+        except Exception as exc:  # a reply we cannot even build (bad header, bad address) must not block others
+            mail.status, mail.last_error = "failed", f"could not be built or sent ({type(exc).__name__})"
+            return "failed", None
+        mail.status, mail.sent_at, mail.attempts = "sent", utcnow(), mail.attempts + 1
+        return "sent", None
+
+
 async def send_due(engine: Engine, cfg: SmtpConfig, now: datetime | None = None) -> SendReport:
     """Send every queued mail whose time has come; one SMTP session for the batch."""
     now = now or utcnow()
@@ -125,41 +167,16 @@ async def send_due(engine: Engine, cfg: SmtpConfig, now: datetime | None = None)
         for mail_id in due:
             if not _claim(engine, mail_id, now):
                 continue
-            with session_scope(engine) as session:
-                mail = session.get(OutboxMail, mail_id)
-                msg = build_message(mail, cfg.from_address, now)
-                try:
-                    await smtp.send_message(msg, sender=cfg.from_address, recipients=[mail.to])
-                except aiosmtplib.SMTPRecipientsRefused as exc:
-                    codes = [e.code for e in exc.recipients]
-                    if all(500 <= c < 600 for c in codes):
-                        mail.status, mail.last_error = "failed", f"recipient refused ({codes[0]})"
-                        report.failed.append(mail_id)
-                    else:
-                        _defer(mail, now, f"recipient deferred ({codes[0] if codes else '?'})")
-                        report.deferred.append(mail_id)
-                    continue
-                except aiosmtplib.SMTPResponseException as exc:
-                    if 500 <= exc.code < 600:
-                        mail.status, mail.last_error = "failed", f"SMTP {exc.code}: {exc.message[:200]}"
-                        report.failed.append(mail_id)
-                    else:
-                        _defer(mail, now, f"SMTP {exc.code}: {exc.message[:200]}")
-                        report.deferred.append(mail_id)
-                    if not smtp.is_connected:
-                        raise SmtpUnavailable(f"the SMTP server closed the connection ({exc.code})") from None
-                    continue
-                except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
-                    _defer(mail, now, f"connection: {type(exc).__name__}")
-                    report.deferred.append(mail_id)
-                    session.commit()
-                    raise _unavailable(cfg, exc) from None
-                mail.status, mail.sent_at, mail.attempts = "sent", utcnow(), mail.attempts + 1
-                report.sent.append(mail_id)
-            if mail_id in report.sent:
+            outcome, unavailable = await _send_one(smtp, engine, cfg, mail_id, now)
+            getattr(report, outcome).append(mail_id)
+            if outcome == "sent":
                 log.info("reply #%s sent", mail_id)
-            elif mail_id in report.failed:
-                log.warning("reply #%s refused permanently by the SMTP server; flagged for coordinators", mail_id)
+            elif outcome == "failed":
+                log.warning("reply #%s could not be sent and is flagged for the coordinators", mail_id)
+            else:
+                log.warning("reply #%s deferred; it will be tried again", mail_id)
+            if unavailable is not None:
+                raise unavailable
     finally:
         try:
             await smtp.quit()

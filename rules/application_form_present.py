@@ -7,5 +7,4 @@ def check(case: CaseFile, config: RulesConfig):
     return presence(case, RULE.id, "application_form", "Ansökningsblanketten", "application form")
 
 
-RULE = Rule("application_form.present", "Ansökningsblankett finns", "An application form is present", check,
-            personal_data_only=False)
+RULE = Rule("application_form.present", "Ansökningsblankett finns", "An application form is present", check)

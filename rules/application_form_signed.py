@@ -19,5 +19,4 @@ def check(case: CaseFile, config: RulesConfig):
                    "Could not tell whether the application form is signed.", *evidence)
 
 
-RULE = Rule("application_form.signed", "Ansökningsblanketten är signerad", "The application form is signed", check,
-            personal_data_only=False)
+RULE = Rule("application_form.signed", "Ansökningsblanketten är signerad", "The application form is signed", check)

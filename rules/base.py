@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 STATUSES = ("ok", "missing", "pending", "needs_review", "failed", "not_applicable")
 
@@ -20,6 +20,15 @@ class RulesConfig(BaseModel):
     extensive_population: int = Field(10000, ge=1, description="at least this many individuals is extensive")
     extensive_years: int = Field(5, ge=1, description="at least this many years is extensive")
     authserv_ids: list[str] = Field(default_factory=list, description="the region's receiving servers")
+
+    @field_validator("disabled")
+    @classmethod
+    def _known_rules(cls, value: list[str]) -> list[str]:
+        from rules.registry import RULE_IDS
+        unknown = [r for r in value if r not in RULE_IDS]
+        if unknown:
+            raise ValueError(f"unknown rule id(s) {', '.join(unknown)}; known: {', '.join(RULE_IDS)}")
+        return value
 
 
 @dataclass

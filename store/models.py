@@ -67,6 +67,10 @@ class InboundMail(SQLModel, table=True):
     language: str | None = None
     auto_generated: bool = False
     body_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    pnr_count: int = 0  # identity numbers found in subject and body; the numbers themselves are never stored apart
+    authentication_results: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    problems: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    signatures: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
 
 
 class Attachment(SQLModel, table=True):
@@ -80,6 +84,13 @@ class Attachment(SQLModel, table=True):
     sha256: str
     container: str | None = None
     kind: str | None = None
+    also: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    confidence: float = 0.0
+    evidence: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    fields: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    readable: bool = True
+    reason: str | None = None
+    pnr_count: int = 0
 
 
 class Finding(SQLModel, table=True):
@@ -112,6 +123,8 @@ class OutboxMail(SQLModel, table=True):
     in_reply_to: str | None = None
     references: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     auto_submitted: bool = True
+    items: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # rule ids it asks for
+    note: str = ""  # why it waits, e.g. "already answered within 24 hours"
     queued_at: datetime = Field(default_factory=utcnow)
     next_attempt_at: datetime = Field(default_factory=utcnow)
     attempts: int = 0

@@ -42,14 +42,15 @@ def test_new_mail_gives_one_case_and_one_acknowledgment(mailbox, smtp_sink, make
     _deliver(mailbox, original)
 
     report = daemon.run_once(config)
-    assert (report.taken_in, report.processed, report.failed, report.sent) == (1, 1, 0, 1)
+    # incomplete (most documents missing): acknowledgment and supplement request, both for this mail
+    assert (report.taken_in, report.processed, report.failed, report.sent) == (1, 1, 0, 2)
 
-    [ack] = smtp_sink.wait_for(1)
+    ack, request = smtp_sink.wait_for(2)
     msg = ack.message
     cases = _cases_json(config)
     assert len(cases) == 1
     number = cases[0]["number"]
-    assert number.startswith("HD-") and cases[0]["state"] == "received" and cases[0]["track"] == "personal_data"
+    assert number.startswith("HD-") and cases[0]["state"] == "incomplete" and cases[0]["track"] == "personal_data"
     assert cases[0]["researcher"] == "anna.lindqvist@ki.example"
     assert cases[0]["title"] == "Ansökan om hälsodata: KOL-studien"
     assert f"[{number}]" in msg["Subject"]
@@ -67,10 +68,12 @@ def test_new_mail_gives_one_case_and_one_acknowledgment(mailbox, smtp_sink, make
     assert message["message_id"] == original_id
     assert [a["filename"] for a in message["attachments"]] == ["Ansökan signerad.pdf", "variabellista.xlsx"]
     assert message["attachments"][0]["size"] == len(factory.PDF)
-    [reply] = detail["replies"]
+    reply, supplement = detail["replies"]
     assert reply["type"] == "acknowledgment" and reply["status"] == "sent"
     assert reply["message_id"] == msg["Message-ID"] and reply["language"] == "sv"
-    assert detail["findings"] == []
+    assert supplement["type"] == "supplement_request" and supplement["message_id"] == request.message["Message-ID"]
+    assert request.message["In-Reply-To"] == original_id and f"[{number}]" in request.message["Subject"]
+    assert {f["rule"] for f in detail["findings"]} >= {"application_form.present", "ethics_decision.present"}
 
     # filed away only after the commit
     assert mailbox.list_uids(MAILBOX_USER, MAILBOX_PASSWORD, "INBOX") == []
@@ -89,7 +92,7 @@ def test_english_mail_gets_english_acknowledgment(mailbox, smtp_sink, make_confi
                                    "the research project. We would be grateful for a reply.\n\nKind regards\n"
                                    "Daniel Mwangi\n", sender="Daniel Mwangi <daniel@uni.example>"))
     daemon.run_once(config)
-    [ack] = smtp_sink.wait_for(1)
+    ack = smtp_sink.wait_for(2)[0]
     assert "We have received your application" in ack.message["Subject"]
     assert "SEK 5,000" in ack.message.get_content()
 
@@ -98,7 +101,7 @@ def test_replies_by_tag_and_by_in_reply_to_join_the_case(mailbox, smtp_sink, mak
     config = make_config(store_url)
     _deliver(mailbox, factory.mail())
     daemon.run_once(config)
-    [ack] = smtp_sink.wait_for(1)
+    ack = smtp_sink.wait_for(2)[0]
     [case] = _cases_json(config)
     number = case["number"]
 
@@ -109,7 +112,7 @@ def test_replies_by_tag_and_by_in_reply_to_join_the_case(mailbox, smtp_sink, mak
     _deliver(mailbox, factory.mail("Sv: vår ansökan", "Hej, här är forskningsplanen.\n",
                                    in_reply_to=ack.message["Message-ID"]))
     report = daemon.run_once(config)
-    assert report.taken_in == 2 and report.sent == 0  # follow-ups get no second acknowledgment
+    assert report.taken_in == 2 and report.sent == 0  # no second acknowledgment; more waits for a person
 
     assert len(_cases_json(config)) == 1
     detail = _show_json(config, number)
@@ -124,14 +127,14 @@ def test_running_once_twice_changes_nothing(mailbox, smtp_sink, make_config, sto
     _deliver(mailbox, factory.mail("Second application", "Dear colleagues, please find attached our "
                                    "application for the research.\n", sender="b@uni.example"))
     first = daemon.run_once(config)
-    assert (first.taken_in, first.sent) == (2, 2)
-    smtp_sink.wait_for(2)
+    assert (first.taken_in, first.sent) == (2, 4)
+    smtp_sink.wait_for(4)
     before = _cases_json(config)
 
     second = daemon.run_once(config)
     assert (second.taken_in, second.processed, second.sent, second.moved) == (0, 0, 0, 0)
     assert _cases_json(config) == before
-    assert len(smtp_sink.messages) == 2
+    assert len(smtp_sink.messages) == 4
 
 
 def test_uidvalidity_change_does_not_double_a_mail(mailbox, smtp_sink, make_config):
@@ -140,7 +143,7 @@ def test_uidvalidity_change_does_not_double_a_mail(mailbox, smtp_sink, make_conf
     config.imap.processed_folder = ""  # leave mail in the folder, as some sites configure it
     _deliver(mailbox, factory.mail())
     daemon.run_once(config)
-    smtp_sink.wait_for(1)
+    smtp_sink.wait_for(2)
     # Simulate a renumbering by rewriting the stored UIDVALIDITY, as the server would.
     from store import db
     engine = db.make_engine(config.store.url)
@@ -154,7 +157,7 @@ def test_uidvalidity_change_does_not_double_a_mail(mailbox, smtp_sink, make_conf
         statuses = sorted(m.status for m in s.exec(select(InboundMail)).all())
         assert statuses == ["duplicate", "processed"]
         assert len(s.exec(select(Case)).all()) == 1
-        assert len(s.exec(select(OutboxMail)).all()) == 1
+        assert len(s.exec(select(OutboxMail)).all()) == 2
 
 
 def test_unparseable_mail_is_kept_recorded_and_the_next_goes_on(mailbox, smtp_sink, make_config):
@@ -162,7 +165,7 @@ def test_unparseable_mail_is_kept_recorded_and_the_next_goes_on(mailbox, smtp_si
     _deliver(mailbox, b"this is not a mail at all, no headers\r\n\r\n\x00\x01 binary junk\r\n")
     _deliver(mailbox, factory.mail())
     report = daemon.run_once(config)
-    assert report.taken_in == 2 and report.failed == 1 and report.sent == 1
+    assert report.taken_in == 2 and report.failed == 1 and report.sent == 2
     result = CliRunner().invoke(main, ["--config", str(config.source), "mails", "list", "--status", "failed",
                                        "--json"])
     [failed] = json.loads(result.output)

@@ -50,7 +50,7 @@ def test_a_recorded_mail_is_processed_by_one_daemon_only(make_config, store_url)
         _race(lambda: pipeline.process(a, row.id), lambda: pipeline.process(b, row.id))
     with session_scope(a.engine) as s:
         assert len(s.exec(select(Case)).all()) == 5
-        assert len(s.exec(select(OutboxMail)).all()) == 5
+        assert len(s.exec(select(OutboxMail)).all()) == 10  # acknowledgment + supplement request each
         assert {m.status for m in s.exec(select(InboundMail)).all()} == {"processed"}
 
 
@@ -71,8 +71,8 @@ def test_a_reply_is_sent_by_one_daemon_only(mailbox, smtp_sink, make_config, sto
         pipeline.process(a, row.id)
     _race(lambda: asyncio.run(send.send_due(a.engine, config.smtp)),
           lambda: asyncio.run(send.send_due(b.engine, config.smtp)))
-    smtp_sink.wait_for(3)
-    assert len(smtp_sink.messages) == 3
+    smtp_sink.wait_for(6)
+    assert len(smtp_sink.messages) == 6
     with session_scope(a.engine) as s:
         assert {m.status for m in s.exec(select(OutboxMail)).all()} == {"sent"}
 
@@ -84,6 +84,6 @@ def test_a_mail_the_database_refuses_is_recorded_as_failed_and_intake_goes_on(ma
     mailbox.deliver("intake@halsodata.test", factory.mail("KOL\x00studien", "Hej\x00hopp, här är ansökan.\n"))
     mailbox.deliver("intake@halsodata.test", factory.mail("Nästa ansökan", sender="b@uni.example"))
     report = daemon.run_once(config)
-    assert report.taken_in == 2 and report.sent == 2
+    assert report.taken_in == 2 and report.failed == 0 and report.sent == 4
     with session_scope(daemon.open_context(config).engine) as s:
         assert len(s.exec(select(Case)).all()) == 2

@@ -1,0 +1,69 @@
+"""Reads every document of a mail: unpack the wrappers, read each file in isolation, classify it, extract its facts."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from intake import classify, facts, pnr
+from intake.documents import Classification, FileItem, Problem, ReadResult
+from intake.readers import read_isolated
+from intake.readers.limits import ReadLimits
+from intake.unpack import UnpackLimits, unpack
+from intake.variables import VariableList, parse_sheets
+
+
+@dataclass
+class Document:
+    """One file of a mail with everything learned about it."""
+
+    item: FileItem
+    read: ReadResult
+    classification: Classification
+    facts: facts.Facts
+    variables: VariableList | None = None
+    pnr_count: int = 0
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.item.data).hexdigest()
+
+    def fields(self) -> dict:
+        """What is stored with the document and what rules read: facts, the variable table, how it was read."""
+        out = self.facts.as_dict()
+        out["format"] = self.read.format
+        out["pages"] = self.read.pages
+        out["ocr"] = self.read.ocr
+        out["form_fields"] = sorted(self.read.form_fields)[:50]  # names only: values may be personal data
+        if self.variables is not None:
+            out["variables"] = self.variables.as_dict()
+        return out
+
+
+@dataclass
+class MailDocuments:
+    documents: list[Document] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    signatures: list[str] = field(default_factory=list)
+
+
+DEFAULT_READ = ReadLimits()
+DEFAULT_UNPACK = UnpackLimits()
+
+
+def read_document(item: FileItem, limits: ReadLimits = DEFAULT_READ) -> Document:
+    read = read_isolated(item, limits)
+    cls = classify.classify(read, item.filename)
+    doc_facts = facts.extract(read, cls.kind)
+    variables = parse_sheets(read.sheets) if read.sheets else None
+    text = read.text + "\n" + "\n".join(" ".join(r) for rows in read.sheets.values() for r in rows)
+    return Document(item=item, read=read, classification=cls, facts=doc_facts, variables=variables,
+                    pnr_count=len(pnr.find(text)))
+
+
+def read_mail(raw: bytes, unpack_limits: UnpackLimits = DEFAULT_UNPACK,
+              read_limits: ReadLimits = DEFAULT_READ) -> MailDocuments:
+    """Every document in the raw mail, in the order found; what could not be unpacked is a problem, not a crash."""
+    unpacked = unpack(raw, unpack_limits)
+    docs = [read_document(item, read_limits) for item in unpacked.files]
+    return MailDocuments(documents=docs, problems=unpacked.problems, signatures=unpacked.signatures)
