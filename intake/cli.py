@@ -171,6 +171,44 @@ def mails_list(obj: _Obj, status: str | None, as_json: bool):
 
 
 @main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: a list with one object per mail.")
+@click.pass_obj
+def inspect(obj: _Obj, files: tuple[Path, ...], as_json: bool):
+    """Read mail files (.eml) offline as the daemon would: documents, kinds, facts and findings.
+
+    Needs no mailbox, SMTP server or database and writes nothing. Uses the configuration's [rules] and
+    [cases] settings when a configuration file is found, the defaults otherwise.
+    """
+    from intake.inspect import inspect_file
+    try:
+        config = obj.config
+    except click.ClickException:
+        config = None  # offline use without a configuration is fine
+    reports = [inspect_file(path, config) for path in files]
+    if as_json:
+        click.echo(json.dumps(reports, ensure_ascii=False, indent=2, default=str))
+        return
+    for r in reports:
+        click.echo(f"{r['file']}")
+        if "error" in r:
+            click.echo(f"  {r['error']}")
+            continue
+        click.echo(f"  from {r['from']}, language {r['language']}, track {r['track']}, state {r['state']}"
+                   + (", automatic mail" if r["auto_generated"] else ""))
+        for a in r["attachments"]:
+            also = f" +{','.join(a['also'])}" if a["also"] else ""
+            unread = "" if a["readable"] else f"  UNREADABLE: {a['reason']}"
+            where = f"  (in {a['container']})" if a["container"] else ""
+            click.echo(f"  - {a['filename']}: {a['kind']}{also} {a['confidence']:.2f}{where}{unread}")
+        for p in r["problems"]:
+            click.echo(f"  ! {p['file']}: {p['reason']}")
+        for f in r["findings"]:
+            if f["status"] not in ("ok", "not_applicable"):
+                click.echo(f"  {f['status']:<13} {f['rule']}: {f['message_en']}")
+
+
+@main.command()
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the key to this file (mode 0600) instead of printing it.")
 def keygen(out: Path | None):

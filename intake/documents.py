@@ -44,7 +44,7 @@ class Unpacked:
 
 @dataclass
 class ReadResult:
-    """What a reader got out of one file. `readable` False means encrypted, corrupt, password-protected or over limits."""
+    """What a reader got out of one file; not `readable` when encrypted, corrupt, password-protected or over limits."""
 
     readable: bool = True
     reason: str | None = None

@@ -10,7 +10,8 @@ from intake.documents import ReadResult
 # DOMAIN.md section 3. Order matters: longer forms first so "2023-01234-01" is not read as "2023-01234".
 _REF_PATTERNS = [
     re.compile(r"(?<![\d/-])((?:19|20)\d{2})\s?-\s?(\d{5})(?:\s?-\s?(\d{2}))?(?![\d/-])"),   # 2019-01234(-01)
-    re.compile(r"(?<![\d/-])((?:19|20)\d{2})\s?/\s?(\d{1,4})\s?-\s?(\d{1,2})(?:\s?/\s?(\d{1,2}))?(?![\d/])"),  # 2015/1234-31/2
+    # 2015/1234-31/2 (regional boards before 2019)
+    re.compile(r"(?<![\d/-])((?:19|20)\d{2})\s?/\s?(\d{1,4})\s?-\s?(\d{1,2})(?:\s?/\s?(\d{1,2}))?(?![\d/])"),
     re.compile(r"\bÖ\s?(\d{1,4})\s?-\s?((?:19|20)\d{2})\s?/\s?(\d\.\d)"),                   # Ö 32-2021/3.1
 ]
 
@@ -42,7 +43,8 @@ def base_ref(ref: str) -> str:
 
 
 # DOMAIN.md section 3: decision outcomes.
-_SUPPLEMENT = re.compile(r"begäran om komplettering|request for (supplement|supplementary|additional) information", re.I)
+_SUPPLEMENT = re.compile(r"begäran om komplettering|request for (supplement|supplementary|additional) information",
+                         re.I)
 _ADVISORY = re.compile(r"avvisar ansökan|ansökan avvisas", re.I)
 _ADVISORY_CONTEXT = re.compile(r"rådgivande yttrande|inga etiska invändningar", re.I)
 _REJECTED = re.compile(r"\bavslår\b|\bavslås\b", re.I)
@@ -139,12 +141,13 @@ def consent(text: str) -> tuple[list[str], bool]:
 
 
 # Scope of the extraction (DOMAIN.md sections 5 and 6).
+# Abbreviations are matched in capitals only ("VAL", "RIS"), names in any case.
 KNOWN_SOURCES = {
-    "TakeCare": r"takecare", "Cosmic": r"\bcosmic\b", "Melior": r"\bmelior\b", "VAL": r"\bVAL\b",
-    "Labbsystem": r"labbsystem|laboratoriesystem|lab(oratory)? system|\bLIS\b",
-    "Röntgensystem": r"röntgensystem|radiology system|\bRIS\b|\bPACS\b",
-    "Patientadministrativt system": r"patientadministrativ|kassaregister",
-    "Kvalitetsregister": r"kvalitetsregister|quality register",
+    "TakeCare": r"(?i:takecare)", "Cosmic": r"(?i:\bcosmic\b)", "Melior": r"(?i:\bmelior\b)", "VAL": r"\bVAL\b",
+    "Labbsystem": r"(?i:labbsystem|laboratoriesystem|lab(oratory)? system)|\bLIS\b",
+    "Röntgensystem": r"(?i:röntgensystem|radiology system)|\bRIS\b|\bPACS\b",
+    "Patientadministrativt system": r"(?i:patientadministrativ|kassaregister)",
+    "Kvalitetsregister": r"(?i:kvalitetsregister|quality register)",
 }
 _LINKAGE = re.compile(r"samkörning|samköras|samkörs|länkas (med|till)|linked (with|to) |record linkage|"
                       r"patientregistret|dödsorsaksregistret|läkemedelsregistret|\bLISA\b|försäkringskassan", re.I)
@@ -152,6 +155,7 @@ _PROCESSOR = re.compile(r"personuppgiftsbiträde|extern(a|t)? (analys)?leverant�
                         r"data processor|external (analysis )?(supplier|vendor|provider)", re.I)
 _TRANSFER = re.compile(r"överför(s|ing) (av data )?till|utanför EU/?EES|tredje land|internationellt samarbete|"
                        r"international collaboration|outside the EU|transfer(red)? (of data )?to|third country", re.I)
+_SECTION_HEADING = re.compile(r"^\s*\d+(\.\d+)*\.?\s+\S{0,40}$")
 _NEGATED = re.compile(r"^\W*(nej|no|inte aktuellt|ej aktuellt|not applicable|n/a)\b", re.I)
 _POPULATION = re.compile(r"(?:cirka|ca\.?|omkring|ungefär|approximately|about|around|N\s*=|totalt)\s*"
                          r"(\d{1,3}(?:[ \u00a0.,]\d{3})+|\d+)\s*(?:patienter|personer|individer|deltagare|"
@@ -159,13 +163,40 @@ _POPULATION = re.compile(r"(?:cirka|ca\.?|omkring|ungefär|approximately|about|a
 _PERIOD = re.compile(r"((?:19|20)\d{2})(?:-\d{2}-\d{2})?\s*(?:–|—|-|till|to|until)\s*((?:19|20)\d{2})(?:-\d{2}-\d{2})?")
 
 
+_BOX = re.compile(r"[☐☒☑✓✗■□]|\[[ xX]\]")
+_TICKED = re.compile(r"[☒☑✓✗■]|\[[xX]\]")
+_ANSWER = re.compile(r"\b(ja|nej|yes|no)\b", re.I)
+_NEGATION_BEFORE = re.compile(r"\b(inga|ingen|inget|ej|inte|no|not|without|utan|never|aldrig)\b[^.\n]{0,25}$", re.I)
+_NEGATION_AFTER = re.compile(r"^[^.\n]{0,30}\b(inte|ej|not)\b", re.I)
+
+
+def _ticked_answer(line: str) -> str | None:
+    """The ticked answer of a form's yes/no boxes, "☐ Ja ☒ Nej" and "☐ ☒ Yes No" alike: boxes and answers pair
+    up in order."""
+    boxes = [bool(_TICKED.fullmatch(b.group(0))) for b in _BOX.finditer(line)]
+    answers = [a.group(1).lower() for a in _ANSWER.finditer(line)]
+    if len(boxes) < 2 or len(boxes) != len(answers) or boxes.count(True) != 1:
+        return None
+    return answers[boxes.index(True)]
+
+
 def _mentions(rx: re.Pattern, text: str) -> list[str]:
-    """Phrases matched, leaving out those answered with "Nej"/"No" on the same or the next line."""
+    """Phrases matched, leaving out those negated: "Nej"/"No" answered on the same or next line, a ticked
+    "Nej" box, or a negation in the same clause ("Inga personuppgiftsbiträden anlitas")."""
     out = []
     for m in rx.finditer(text):
         line_end = text.find("\n", m.end())
         rest = text[m.end(): line_end if line_end != -1 else None]
         after = text[line_end + 1: line_end + 40] if line_end != -1 else ""
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        if _SECTION_HEADING.match(text[line_start:m.start()]):
+            continue  # "5. Samkörning, biträden och överföring" names a section, it does not say yes
+        ticked = _ticked_answer(text[line_start:line_end if line_end != -1 else None])
+        if ticked in ("nej", "no"):
+            continue
+        if ticked is None and (_NEGATION_BEFORE.search(text[max(line_start, m.start() - 40):m.start()])
+                               or _NEGATION_AFTER.match(rest)):
+            continue
         label_only = len(rest) < 60 and not rest.rstrip().endswith(".")  # a form's question, answered below
         if _NEGATED.match(rest.split(":")[-1]) or (label_only and _NEGATED.match(after)):
             continue
@@ -190,7 +221,7 @@ def period_years(text: str) -> tuple[int, int] | None:
 
 
 def sources(text: str) -> list[str]:
-    return [name for name, p in KNOWN_SOURCES.items() if re.search(p, text or "", re.I if p.islower() else 0)]
+    return [name for name, p in KNOWN_SOURCES.items() if re.search(p, text or "")]
 
 
 @dataclass

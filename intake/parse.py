@@ -47,6 +47,7 @@ class ParsedMail:
     references: list[str]
     body_text: str
     attachments: list[ParsedAttachment] = field(default_factory=list)
+    authentication_results: list[str] = field(default_factory=list)
 
     @property
     def thread_ids(self) -> list[str]:
@@ -162,4 +163,5 @@ def parse(raw: bytes) -> ParsedMail:
         references=references,
         body_text=body,
         attachments=attachments,
+        authentication_results=[" ".join(str(h).split())[:2000] for h in (msg.get_all("Authentication-Results") or [])],
     )

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from intake import automatic, language
+from intake import automatic, language, pnr
 from intake.evaluate import evaluate
 from intake.reading import MailDocuments, read_mail
 from intake.config import Config
@@ -66,8 +66,9 @@ def _keep_documents(session: Session, ctx: Context, record: InboundMail, docs: M
     for doc in docs.documents:
         item, cls = doc.item, doc.classification
         digest = ctx.blobs.put(item.data)
-        row = Attachment(mail_id=record.id, filename=_text(item.filename, 255), content_type=_text(item.content_type, 100),
-                         size=len(item.data), sha256=digest, container=_text(item.container, 255) or None,
+        row = Attachment(mail_id=record.id, filename=_text(item.filename, 255),
+                         content_type=_text(item.content_type, 100), size=len(item.data), sha256=digest,
+                         container=_text(item.container, 255) or None,
                          kind=cls.kind, also=json.dumps(cls.also), confidence=cls.confidence,
                          evidence=_json(cls.evidence), fields=_json(doc.fields()), readable=doc.read.readable,
                          reason=_text(doc.read.reason, 300) or None, pnr_count=doc.pnr_count)
@@ -98,6 +99,8 @@ def _fill(record: InboundMail, mail: ParsedMail, lang: str, auto: list[str]) -> 
     record.language = lang
     record.auto_generated = bool(auto)
     record.body_text = _text(mail.body_text, 200_000)
+    record.pnr_count = len(pnr.find(f"{mail.subject}\n{mail.body_text}"))
+    record.authentication_results = _json([_text(h, 2000) for h in mail.authentication_results])
 
 
 def _read(ctx: Context, mail_id: int) -> tuple[bytes, ParsedMail | ParseError, MailDocuments | None] | None:
@@ -192,8 +195,11 @@ def _queue_replies(s: Session, ctx: Context, case: Case, record: InboundMail, ma
     lang = record.language or cfg.cases.language
     blocking = registry.blocking(findings)
     pending = [f for f in findings if f.status == "pending"]
-    # One automatic answer per case and sender per day: more waits for a coordinator (loops, ping-pong).
-    held = replies and _answered_recently(s, case, mail.from_address, record.message_id)
+    # Loop guard: a mail without documents from a sender answered automatically in the last 24 hours (an
+    # auto-responder we did not recognise, a "thanks!") gets no automatic answer; a coordinator may send it.
+    # A mail bringing documents is the researcher acting on our request and is answered.
+    brought = s.exec(select(Attachment.id).where(Attachment.mail_id == record.id)).first() is not None
+    held = bool(replies) and not brought and _answered_recently(s, case, mail.from_address, record.message_id)
     for reply_type in replies:
         status = "pending_approval" if reply_type in cfg.outbox.require_approval or held else "queued"
         out = compose.queue(

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from sqlmodel import Session, select
 
+from rules.registry import RULE_IDS
 from store.models import Attachment, Case, Finding, InboundMail, OutboxMail
 
 
@@ -22,7 +23,19 @@ def case_summary(case: Case) -> dict:
 
 def attachment_view(att: Attachment) -> dict:
     return {"filename": att.filename, "content_type": att.content_type, "size": att.size, "sha256": att.sha256,
-            "kind": att.kind, "container": att.container}
+            "kind": att.kind, "also": json.loads(att.also), "confidence": att.confidence,
+            "evidence": json.loads(att.evidence), "readable": att.readable, "reason": att.reason,
+            "container": att.container, "fields": _public_fields(json.loads(att.fields))}
+
+
+def _public_fields(fields: dict) -> dict:
+    """Facts for display; the variable rows stay in the store (the rules read them), a count is shown."""
+    out = {k: v for k, v in fields.items() if k != "variables"}
+    if "variables" in fields:
+        v = fields["variables"]
+        out["variables"] = {"sheet": v.get("sheet"), "header_row": v.get("header_row"), "columns": v.get("columns"),
+                            "count": len(v.get("rows", [])), "problem": v.get("problem")}
+    return out
 
 
 def reply_view(reply: OutboxMail) -> dict:
@@ -48,7 +61,9 @@ def case_detail(session: Session, case: Case) -> dict:
                          "auto_generated": m.auto_generated,
                          "attachments": [attachment_view(a) for a in atts]})
     findings = session.exec(select(Finding).where(Finding.case_id == case.id, Finding.current == True)  # noqa: E712
-                            .order_by(Finding.id)).all()
+                            ).all()
+    order = {rule: i for i, rule in enumerate(RULE_IDS)}
+    findings = sorted(findings, key=lambda f: order.get(f.rule, len(order)))
     replies = session.exec(select(OutboxMail).where(OutboxMail.case_id == case.id).order_by(OutboxMail.id)).all()
     return {**case_summary(case), "messages": messages, "findings": [finding_view(f) for f in findings],
             "replies": [reply_view(r) for r in replies]}

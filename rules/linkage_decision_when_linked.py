@@ -1,4 +1,4 @@
-"""linkage.decision_when_linked: linking with another authority's data needs that authority's decision (may come later)."""
+"""linkage.decision_when_linked: linkage with another authority's data needs its decision (which may come later)."""
 
 from rules.base import CaseFile, Rule, RulesConfig, finding
 from rules.mentions import mentions

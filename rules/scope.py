@@ -21,7 +21,7 @@ class Scope:
 
 def _canonical(source: str) -> str:
     for name, pattern in KNOWN_SOURCES.items():
-        if re.search(pattern, source, re.I if pattern.islower() else 0):
+        if re.search(pattern, source):
             return name
     return " ".join(source.split())
 

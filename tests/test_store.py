@@ -6,6 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from store import db
@@ -69,7 +70,7 @@ def test_server_identity_of_a_mail_is_unique(engine):
     row = dict(account="a", folder="INBOX", uidvalidity=7, uid=1, sha256="x" * 64, size=1)
     with session_scope(engine) as s:
         s.add(InboundMail(**row))
-    with pytest.raises(Exception):
+    with pytest.raises(IntegrityError):
         with session_scope(engine) as s:
             s.add(InboundMail(**row))
 

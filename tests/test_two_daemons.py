@@ -47,7 +47,7 @@ def test_a_recorded_mail_is_processed_by_one_daemon_only(make_config, store_url)
     for uid in range(1, 6):
         row = record(a.engine, a.blobs, account="acc", folder="INBOX", uidvalidity=1, uid=uid,
                      raw=factory.mail(f"Ansökan {uid}", sender=f"r{uid}@uni.example"))
-        _race(lambda: pipeline.process(a, row.id), lambda: pipeline.process(b, row.id))
+        _race(lambda mail_id=row.id: pipeline.process(a, mail_id), lambda mail_id=row.id: pipeline.process(b, mail_id))
     with session_scope(a.engine) as s:
         assert len(s.exec(select(Case)).all()) == 5
         assert len(s.exec(select(OutboxMail)).all()) == 10  # acknowledgment + supplement request each

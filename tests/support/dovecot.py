@@ -563,7 +563,7 @@ def _cli(argv: Iterable[str] | None = None) -> int:
         if args.user or args.password:
             if len(args.user or []) != len(args.password or []):
                 parser.error("--user and --password must be given the same number of times")
-            users = dict(zip(args.user, args.password))
+            users = dict(zip(args.user, args.password, strict=True))
         dc = Dovecot(args.dir, users=users, imap_port=args.imap_port, lmtp_port=args.lmtp_port)
         dc.start()
         print(json.dumps({"host": dc.host, "imap_port": dc.imap_port, "lmtp_port": dc.lmtp_port,
