@@ -17,7 +17,7 @@ from outbox.send import SmtpUnavailable
 from store import db
 from store.blobs import new_key
 from store.db import session_scope
-from store.models import Case, InboundMail
+from store.models import Case, InboundMail, OutboxMail, utcnow
 
 log = logging.getLogger("halsodata")
 
@@ -147,6 +147,112 @@ def cases_show(obj: _Obj, number: str, as_json: bool):
 
 
 @main.group()
+def outbox():
+    """Replies waiting for approval, queued or sent: list, show, approve, edit, reject."""
+
+
+def _reply(session, reply_id: int):
+    reply = session.get(OutboxMail, reply_id)
+    if reply is None:
+        raise click.ClickException(f"no reply #{reply_id}. `halsodata outbox list` shows the outbox.")
+    return reply
+
+
+@outbox.command("list")
+@click.option("--status", type=click.Choice(["pending_approval", "queued", "sending", "sent", "failed", "rejected",
+                                             "bounced"]), default=None, help="Only replies with this status.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def outbox_list(obj: _Obj, status: str | None, as_json: bool):
+    """List replies, newest first (default: those waiting for approval, queued or failed)."""
+    with session_scope(_engine(obj)) as s:
+        query = select(OutboxMail, Case.number).join(Case, isouter=True).order_by(OutboxMail.id.desc())
+        if status:
+            query = query.where(OutboxMail.status == status)
+        else:
+            query = query.where(OutboxMail.status.in_(("pending_approval", "queued", "sending", "failed", "bounced")))
+        rows = [{"id": r.id, "case": number, **views.reply_view(r), "note": r.note or None}
+                for r, number in s.exec(query).all()]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("Nothing waiting in the outbox.")
+    for r in rows:
+        click.echo(f"#{r['id']:<5} {r['status']:<17} {r['type']:<19} {r['case'] or '-':<14} {r['to']}")
+        if r["note"] or r["last_error"]:
+            click.echo(f"       {r['note'] or r['last_error']}")
+
+
+@outbox.command("show")
+@click.argument("reply_id", type=int)
+@click.pass_obj
+def outbox_show(obj: _Obj, reply_id: int):
+    """Show one reply as it will be (or was) sent."""
+    with session_scope(_engine(obj)) as s:
+        r = _reply(s, reply_id)
+        click.echo(f"#{r.id} {r.type}, {r.status}{' (' + r.note + ')' if r.note else ''}")
+        click.echo(f"To: {r.to}\nSubject: {r.subject}\nMessage-ID: {r.message_id}\n")
+        click.echo(r.body)
+
+
+@outbox.command("approve")
+@click.argument("reply_id", type=int)
+@click.pass_obj
+def outbox_approve(obj: _Obj, reply_id: int):
+    """Let a reply that waits for approval go out with the next send."""
+    with session_scope(_engine(obj)) as s:
+        r = _reply(s, reply_id)
+        if r.status not in ("pending_approval", "failed"):
+            raise click.ClickException(f"reply #{reply_id} is {r.status}; only waiting or failed replies can be "
+                                       "approved.")
+        r.status, r.next_attempt_at, r.note = "queued", utcnow(), f"approved {utcnow().isoformat()}"
+    click.echo(f"reply #{reply_id} approved; it goes out with the next send (the daemon, or `halsodata run --once`).")
+
+
+@outbox.command("reject")
+@click.argument("reply_id", type=int)
+@click.option("--reason", default="", help="Why, for the record.")
+@click.pass_obj
+def outbox_reject(obj: _Obj, reply_id: int, reason: str):
+    """Never send this reply."""
+    with session_scope(_engine(obj)) as s:
+        r = _reply(s, reply_id)
+        if r.status in ("sent", "sending"):
+            raise click.ClickException(f"reply #{reply_id} is already {r.status}.")
+        r.status, r.note = "rejected", f"rejected: {reason}" if reason else "rejected"
+    click.echo(f"reply #{reply_id} rejected.")
+
+
+@outbox.command("edit")
+@click.argument("reply_id", type=int)
+@click.option("--body-file", type=click.File("r", encoding="utf-8"), default=None,
+              help="The new text ('-' for standard input). Without it, $EDITOR opens the text.")
+@click.option("--subject", default=None, help="A new subject (keep the case tag in it).")
+@click.pass_obj
+def outbox_edit(obj: _Obj, reply_id: int, body_file, subject: str | None):
+    """Change a reply's text before approving it; the reply then waits for approval."""
+    from intake import pnr
+    from outbox.compose import header_safe
+    with session_scope(_engine(obj)) as s:
+        r = _reply(s, reply_id)
+        if r.status not in ("pending_approval", "queued", "failed"):
+            raise click.ClickException(f"reply #{reply_id} is {r.status} and can no longer be changed.")
+        body = body_file.read() if body_file is not None else click.edit(r.body)
+        if body is None and subject is None:
+            click.echo("nothing changed.")
+            return
+        if body is not None:
+            if pnr.find(body):
+                raise click.ClickException("the text contains a personal identity number; remove it first.")
+            r.body = body if body.endswith("\n") else body + "\n"
+        if subject is not None:
+            r.subject = header_safe(subject)
+        r.status, r.auto_submitted, r.note = "pending_approval", False, "edited by a coordinator"
+    click.echo(f"reply #{reply_id} changed; approve it with `halsodata outbox approve {reply_id}`.")
+
+
+@main.group()
 def mails():
     """The intake record: every mail taken from the mailbox and its outcome."""
 
@@ -181,10 +287,8 @@ def inspect(obj: _Obj, files: tuple[Path, ...], as_json: bool):
     [cases] settings when a configuration file is found, the defaults otherwise.
     """
     from intake.inspect import inspect_file
-    try:
-        config = obj.config
-    except click.ClickException:
-        config = None  # offline use without a configuration is fine
+    # Offline use without any configuration file is fine; a configuration that is there but wrong is not.
+    config = obj.config if config_mod.config_path(obj.config_path).exists() else None
     reports = [inspect_file(path, config) for path in files]
     if as_json:
         click.echo(json.dumps(reports, ensure_ascii=False, indent=2, default=str))

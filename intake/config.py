@@ -151,6 +151,13 @@ class OutboxConfig(_Section):
         return self
 
 
+class RemindersConfig(_Section):
+    after_days: int = Field(14, ge=1, description="days without an answer before each reminder")
+    max_reminders: int = Field(2, ge=0)
+    escalate_after_days: int = Field(14, ge=1, description="days after the last reminder before escalating")
+    check_minutes: int = Field(60, ge=1, description="how often the daemon looks for due reminders")
+
+
 class LimitsConfig(_Section):
     max_message_bytes: int = Field(50 * 1024 * 1024, ge=1024)
 
@@ -167,6 +174,7 @@ class Config(_Section):
     cases: CasesConfig = Field(default_factory=CasesConfig)
     rules: RulesConfig = Field(default_factory=RulesConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    reminders: RemindersConfig = Field(default_factory=RemindersConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     source: Path | None = Field(None, exclude=True)

@@ -7,6 +7,9 @@ import logging
 import signal
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from apscheduler.schedulers.background import BackgroundScheduler
 
 from imapclient.exceptions import IMAPClientError
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
@@ -16,7 +19,7 @@ from intake import pipeline
 from intake.config import Config, ConfigError
 from intake.mailbox import Mailbox, MailboxUnavailable
 from intake.receive import known_uids, record
-from outbox import send
+from outbox import reminders, send
 from store import db
 from store.blobs import BlobError, BlobStore, load_keys
 from store.db import session_scope
@@ -119,31 +122,51 @@ def file_away(ctx: pipeline.Context, mailbox: Mailbox, current: list[int], repor
     report.moved += len(todo)
 
 
-def send_due(ctx: pipeline.Context, report: CycleReport) -> None:
-    result = asyncio.run(send.send_due(ctx.engine, ctx.config.smtp))
+def send_due(ctx: pipeline.Context, report: CycleReport, now: datetime | None = None) -> None:
+    result = asyncio.run(send.send_due(ctx.engine, ctx.config.smtp, now))
     report.sent += len(result.sent)
     report.not_sent += len(result.failed)
     report.deferred += len(result.deferred)
 
 
-def cycle(ctx: pipeline.Context, mailbox: Mailbox) -> CycleReport:
+def cycle(ctx: pipeline.Context, mailbox: Mailbox, now: datetime | None = None) -> CycleReport:
+    """One pass: leftovers, new mail, filing away, due reminders, sending. `now` is for tests of time."""
     report = CycleReport()
     process_leftovers(ctx, report)
     current = take_in(ctx, mailbox, report)
     file_away(ctx, mailbox, current, report)
-    send_due(ctx, report)
+    reminders.run(ctx.engine, ctx.config, now)
+    send_due(ctx, report, now)
     if report.taken_in or report.sent:
         log.info("cycle: %s taken in, %s processed (%s failed), %s filed away, %s replies sent",
                  report.taken_in, report.processed, report.failed, report.moved, report.sent)
     return report
 
 
-def run_once(config: Config) -> CycleReport:
+def run_once(config: Config, now: datetime | None = None) -> CycleReport:
     """Take in everything now in the mailbox and send what is due; raise on an unreachable server."""
     ctx = open_context(config)
-    asyncio.run(send.check(config.smtp))
     with Mailbox(config.imap) as mailbox:
-        return cycle(ctx, mailbox)
+        report = cycle(ctx, mailbox, now)  # mail is taken in even when SMTP is down; replies then wait
+    asyncio.run(send.check(config.smtp))  # and an unreachable SMTP server is reported even with nothing due
+    return report
+
+
+def _reminder_job(ctx: pipeline.Context) -> None:
+    """APScheduler job: queue due reminders and send them without waiting for the next mail."""
+    try:
+        if reminders.run(ctx.engine, ctx.config):
+            asyncio.run(send.send_due(ctx.engine, ctx.config.smtp))
+    except Exception as exc:  # the next run tries again; the cycle also queues what is due
+        log.error("reminder check failed: %s", _short(exc))
+
+
+def _scheduler(ctx: pipeline.Context) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(_reminder_job, "interval", args=[ctx], minutes=ctx.config.reminders.check_minutes,
+                      next_run_time=datetime.now(timezone.utc), max_instances=1, coalesce=True)
+    scheduler.start()
+    return scheduler
 
 
 def _short(exc: Exception) -> str:
@@ -170,10 +193,12 @@ def run_forever(config: Config, max_backoff: float = 300.0) -> None:
     signal.signal(signal.SIGINT, stop)
     delay = 1.0
     ctx = None
+    scheduler = None
     while not stop.requested:
         try:
             if ctx is None:
                 ctx = open_context(config)
+                scheduler = _scheduler(ctx)
             with Mailbox(config.imap) as mailbox:
                 log.info("connected to the mailbox (%s)", "IDLE" if mailbox.has_idle else "polling")
                 while not stop.requested:
@@ -195,4 +220,6 @@ def run_forever(config: Config, max_backoff: float = 300.0) -> None:
             while not stop.requested and time.monotonic() < end:
                 time.sleep(min(1.0, end - time.monotonic()))
             delay = min(delay * 2, max_backoff)
+    if scheduler is not None:
+        scheduler.shutdown(wait=False)
     log.info("stopped")

@@ -133,6 +133,11 @@ def process(ctx: Context, mail_id: int) -> str:
         s.refresh(record)
         _raw, mail, docs = prepared
         if isinstance(mail, ParseError):
+            auto = automatic.reasons_without_sender(_raw)
+            if auto:
+                record.status, record.auto_generated = "ignored", True
+                record.outcome = f"automatic mail without a usable sender ({'; '.join(auto)}): no case, no reply"
+                return record.status
             record.status, record.outcome = "failed", f"cannot be parsed: {mail}; raw message kept"
             log.warning("mail #%s cannot be parsed: %s", record.id, mail)
             return record.status
@@ -152,6 +157,10 @@ def process(ctx: Context, mail_id: int) -> str:
                 return record.status
 
         case, how = find_case(s, mail, cfg.cases.number_format)
+        bounced = _bounced_replies(s, _raw, mail, cfg) if auto else []
+        if bounced:
+            case = case or s.get(Case, bounced[0].case_id)
+            how = how or "delivery failure report of our reply"
         if case is None and auto:
             record.status = "ignored"
             record.outcome = f"automatic mail ({'; '.join(auto)}): no case opened, no reply"
@@ -175,10 +184,35 @@ def process(ctx: Context, mail_id: int) -> str:
             state_after=case.state, blocking=frozenset(f.rule for f in blocking), last_requested=last_requested))
         _queue_replies(s, ctx, case, record, mail, replies, findings)
         what = f"opened case {case.number}" if new else f"added to case {case.number} ({how})"
+        if bounced:
+            what += f"; reply {', '.join('#' + str(r.id) for r in bounced)} bounced and flagged"
         record.outcome = f"{what}; state {case.state}" + (f"; replies: {', '.join(replies)}" if replies else
                                                           "; no reply" + (" (automatic mail)" if auto else ""))
         log.info("mail #%s: %s", record.id, "opened a case" if new else "added to a case")
         return record.status
+
+
+_BOUNCE_SENDER = re.compile(r"^(mailer-daemon|postmaster)@", re.I)
+
+
+def _bounced_replies(s: Session, raw: bytes, mail: ParsedMail, cfg: Config) -> list[OutboxMail]:
+    """Our replies a delivery failure report is about: their Message-IDs appear in the report's copy."""
+    msg = mail.message
+    is_bounce = (msg.get_content_type() == "multipart/report"
+                 and str(msg.get_param("report-type") or "").lower() == "delivery-status") \
+        or _BOUNCE_SENDER.match(mail.from_address) or str(msg.get("Return-Path") or "").strip() == "<>"
+    if not is_bounce:
+        return []
+    domain = re.escape(cfg.smtp.from_address.rsplit("@", 1)[-1])
+    pattern = rb"<[^<>\s@]+@" + domain.encode() + rb">"
+    ids = {m.decode("ascii", "replace") for m in re.findall(pattern, raw[:2_000_000])}
+    if not ids:
+        return []
+    replies = s.exec(select(OutboxMail).where(OutboxMail.message_id.in_(ids))).all()
+    for r in replies:
+        if r.status in ("sent", "sending"):
+            r.status, r.last_error = "bounced", "a delivery failure report came back for this reply"
+    return list(replies)
 
 
 def _last_requested(session: Session, case: Case) -> frozenset[str] | None:
