@@ -14,6 +14,16 @@ _OOO_SUBJECT = re.compile(
     r"returned mail|olevererbart|kan inte levereras)", re.I)
 
 
+def reasons_without_sender(raw: bytes) -> list[str]:
+    """For a mail that has no usable From (many bounces): is it automatic all the same?"""
+    import email
+    try:
+        msg = email.message_from_bytes(raw[:2_000_000])
+    except Exception:  # not even the stdlib can read it: nothing to go on
+        return []
+    return [r for r in reasons(msg, "", set()) if r != "no sender address"]
+
+
 def reasons(msg: Message, sender: str, own_addresses: set[str]) -> list[str]:
     """Why this mail is automatic (RFC 3834 and common practice); empty when a person wrote it."""
     found = []
@@ -24,7 +34,7 @@ def reasons(msg: Message, sender: str, own_addresses: set[str]) -> list[str]:
     if return_path in ("<>", "< >"):
         found.append("null return path (bounce)")
     ctype = msg.get_content_type()
-    if ctype == "multipart/report":
+    if ctype in ("multipart/report", "message/delivery-status", "message/disposition-notification"):
         found.append("delivery or disposition report")
     if msg.get("List-Id") or msg.get("List-Unsubscribe"):
         found.append("mailing list")

@@ -38,7 +38,8 @@ def inspect_bytes(raw: bytes, name: str, config: Config | None = None) -> dict:
     try:
         mail = parse(raw)
     except ParseError as exc:
-        return {"file": name, "error": f"cannot be parsed: {exc}", "attachments": [], "findings": []}
+        return {"file": name, "error": f"cannot be parsed: {exc}", "attachments": [], "findings": [],
+                "auto_generated": bool(automatic.reasons_without_sender(raw))}
     docs = read_mail(raw)
     cf = case_file_of(mail, docs)
     findings = registry.run(cf, rules_config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from intake import pnr
 from rules import (application_form_present, application_form_signed, attachments_readable, consent_documented,
                    dpa_when_processor, dpia_when_extensive, dta_when_transfer, ethics_amendments_decided,
                    ethics_application_present, ethics_decision_approved, ethics_decision_present,
@@ -45,8 +46,15 @@ def run(case: CaseFile, config: RulesConfig) -> list[Finding]:
             findings.append(finding(rule.id, "not_applicable", "Gäller inte aggregerad statistik.",
                                     "Does not apply to aggregated statistics."))
             continue
-        findings.append(rule.check(case, config))
+        findings.append(_masked(rule.check(case, config)))
     return findings
+
+
+def _masked(f: Finding) -> Finding:
+    """Findings quote subjects and file names; identity numbers in them never reach the store or a screen."""
+    f.message_sv, f.message_en = pnr.redact(f.message_sv), pnr.redact(f.message_en)
+    f.evidence = [{k: pnr.redact(v) if isinstance(v, str) else v for k, v in e.items()} for e in f.evidence]
+    return f
 
 
 def decide_state(findings: list[Finding]) -> str:

@@ -19,7 +19,8 @@ MAILBOX_USER = "intake@halsodata.test"
 MAILBOX_PASSWORD = "intake-secret"
 FROM_ADDRESS = "halsodata@region.test"
 PG_ADMIN_URL = os.environ.get("HALSODATA_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+# The read-only reference folder beside the clone (as CI lays it out); HALSODATA_SHARED points elsewhere.
+SHARED = Path(os.environ.get("HALSODATA_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
 
 
 def pytest_configure(config):

@@ -12,7 +12,6 @@ import shutil
 import signal
 import time
 import zipfile
-from pathlib import Path
 
 import docx
 import openpyxl
@@ -27,7 +26,9 @@ from intake.documents import FileItem
 from intake.readers import ReadLimits, detect_format, read, read_isolated
 from intake.readers import ocr as ocr_mod
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "wrapped"
+from tests.conftest import SHARED  # noqa: E402
+
+CORPUS = SHARED / "corpus" / "wrapped"
 REF = "2026-01342-01"
 needs_tesseract = pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed")
 needs_fork = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),

@@ -9,14 +9,13 @@ import hashlib
 import io
 import time
 import zipfile
-from pathlib import Path
 
 import pytest
 from asn1crypto import cms, x509
 
 from intake.unpack import UnpackLimits, unpack
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+from tests.conftest import SHARED  # noqa: E402
 WRAPPED = SHARED / "corpus" / "wrapped"
 MIME = SHARED / "corpus" / "mime"
 

@@ -66,7 +66,7 @@ def _by_content(data: bytes) -> str | None:
     if b"%PDF-" in head:  # the header may follow some junk; readers accept that
         return "pdf"
     if data.startswith(b"PK\x03\x04"):
-        return zip_format(data) or "zip"
+        return zip_format(data) or "zip"  # "zip" has no reader; read() explains it
     if data.startswith(OLE2):
         return "ole2"
     if data.startswith(IMAGES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP") or _is_bmp(data):
@@ -108,7 +108,13 @@ def read(item: FileItem, limits: ReadLimits = DEFAULT_LIMITS) -> ReadResult:
     fmt = detect_format(item)
     reader = READERS.get(fmt)
     if reader is None:
-        return ReadResult(readable=False, reason=f"unsupported file type ({fmt})", format=fmt)
+        if fmt == "zip" and os.path.splitext(item.filename or "")[1].lower() in (".docx", ".xlsx", ".odt", ".pptx"):
+            reason = "corrupt Word/Excel/OpenDocument file (the archive inside is damaged or cut off)"
+        elif fmt == "zip":
+            reason = "an archive that could not be opened (damaged, or not a real zip)"
+        else:
+            reason = f"unsupported file type ({fmt})"
+        return ReadResult(readable=False, reason=reason, format=fmt)
     try:
         result = reader(item, limits)
     except Unreadable as exc:

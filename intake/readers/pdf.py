@@ -81,6 +81,10 @@ def _ocr_pages(doc: pdfium.PdfDocument, scans: list[int], texts: list[str], limi
         result.ocr = True
     if len(scans) > limits.max_ocr_pages and not result.reason:
         result.reason = f"OCR of the first {limits.max_ocr_pages} scanned pages only"
+    if result.reason and not any(texts[i].strip() for i in scans if i < len(texts)) and ocr.available():
+        # Nothing came out of the scan: to the rules the document would silently look absent.
+        result.readable = False
+        result.reason = f"scanned PDF could not be read: {result.reason}"
 
 
 def _text_pdfium(doc: pdfium.PdfDocument, limits: ReadLimits, result: ReadResult) -> str:
