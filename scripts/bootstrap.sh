@@ -4,10 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+if ! command -v tesseract >/dev/null 2>&1 || ! tesseract --list-langs 2>/dev/null | grep -qx swe; then
+  echo "== installing Tesseract OCR with Swedish and English (for scanned PDFs) from the OS packages"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq tesseract-ocr tesseract-ocr-swe tesseract-ocr-eng >/dev/null
+fi
 if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then
   echo "== installing Dovecot (IMAP server for the demo and tests) from the OS packages"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq dovecot-imapd dovecot-lmtpd >/dev/null
   # Only private instances on loopback are used; on a systemd machine the package would also start a
