@@ -86,6 +86,7 @@ class ImapConfig(_Server):
     security: Security = "tls"
     folder: str = "INBOX"
     processed_folder: str = "Processed"
+    sent_folder: str = ""
     idle_timeout: int = Field(600, ge=10, le=1740, description="seconds before IDLE is re-issued")
     poll_interval: int = Field(60, ge=1, description="seconds between polls when the server has no IDLE")
     timeout: int = Field(60, ge=1, description="socket timeout in seconds")

@@ -122,8 +122,14 @@ def file_away(ctx: pipeline.Context, mailbox: Mailbox, current: list[int], repor
     report.moved += len(todo)
 
 
-def send_due(ctx: pipeline.Context, report: CycleReport, now: datetime | None = None) -> None:
+def send_due(ctx: pipeline.Context, report: CycleReport, now: datetime | None = None,
+             mailbox: Mailbox | None = None) -> None:
     result = asyncio.run(send.send_due(ctx.engine, ctx.config.smtp, now))
+    if mailbox is not None and ctx.config.imap.sent_folder and result.copies:
+        try:
+            mailbox.append_sent(result.copies)
+        except (IMAPClientError, OSError) as exc:  # the replies went out; only the copy is missing
+            log.warning("could not put %s sent reply(ies) in the Sent folder: %s", len(result.copies), _short(exc))
     report.sent += len(result.sent)
     report.not_sent += len(result.failed)
     report.deferred += len(result.deferred)
@@ -136,7 +142,7 @@ def cycle(ctx: pipeline.Context, mailbox: Mailbox, now: datetime | None = None) 
     current = take_in(ctx, mailbox, report)
     file_away(ctx, mailbox, current, report)
     reminders.run(ctx.engine, ctx.config, now)
-    send_due(ctx, report, now)
+    send_due(ctx, report, now, mailbox)
     if report.taken_in or report.sent:
         log.info("cycle: %s taken in, %s processed (%s failed), %s filed away, %s replies sent",
                  report.taken_in, report.processed, report.failed, report.moved, report.sent)
@@ -153,10 +159,9 @@ def run_once(config: Config, now: datetime | None = None) -> CycleReport:
 
 
 def _reminder_job(ctx: pipeline.Context) -> None:
-    """APScheduler job: queue due reminders and send them without waiting for the next mail."""
+    """APScheduler job: queue due reminders even while no mail arrives; the next cycle sends them."""
     try:
-        if reminders.run(ctx.engine, ctx.config):
-            asyncio.run(send.send_due(ctx.engine, ctx.config.smtp))
+        reminders.run(ctx.engine, ctx.config)
     except Exception as exc:  # the next run tries again; the cycle also queues what is due
         log.error("reminder check failed: %s", _short(exc))
 

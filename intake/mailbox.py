@@ -118,6 +118,16 @@ class Mailbox:
         else:
             self.client.expunge()
 
+    def append_sent(self, messages: list[bytes]) -> None:
+        """APPEND each message to [imap] sent_folder, marked \\Seen, creating the folder the first time."""
+        folder = self.cfg.sent_folder
+        if not folder or not messages:
+            return
+        if not self.client.folder_exists(folder):
+            self.client.create_folder(folder)
+        for raw in messages:
+            self.client.append(folder, raw, flags=[imapclient.SEEN])
+
     def wait(self, timeout: float, should_stop=lambda: False) -> bool:
         """IDLE (RFC 2177) until the server reports new mail, `timeout` seconds pass or `should_stop()`.
 

@@ -36,6 +36,7 @@ class SendReport:
     sent: list[int] = field(default_factory=list)
     deferred: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
+    copies: list[bytes] = field(default_factory=list)  # the mails as sent, for the Sent folder
 
 
 def build_message(mail: OutboxMail, from_address: str, now: datetime) -> EmailMessage:
@@ -113,7 +114,7 @@ def _defer(mail: OutboxMail, now: datetime, reason: str) -> None:
 
 
 async def _send_one(smtp: aiosmtplib.SMTP, engine: Engine, cfg: SmtpConfig, mail_id: int,
-                    now: datetime) -> tuple[str, SmtpUnavailable | None]:
+                    now: datetime) -> tuple[str, SmtpUnavailable | None, bytes | None]:
     """Hand one claimed reply to SMTP and record the result; ("sent"|"deferred"|"failed", error to stop on)."""
     unavailable = None
     with session_scope(engine) as session:
@@ -126,14 +127,14 @@ async def _send_one(smtp: aiosmtplib.SMTP, engine: Engine, cfg: SmtpConfig, mail
             _defer(mail, now, f"sender refused ({exc.code})")
             return "deferred", SmtpUnavailable(
                 f"the SMTP server refused the sender address [smtp] from_address = {cfg.from_address!r} "
-                f"({exc.code}). Fix: use an address this server may send from.")
+                f"({exc.code}). Fix: use an address this server may send from."), None
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [e.code for e in exc.recipients] or [0]
             if all(500 <= c < 600 for c in codes):
                 mail.status, mail.last_error = "failed", f"recipient refused ({codes[0]})"
-                return "failed", None
+                return "failed", None, None
             _defer(mail, now, f"recipient deferred ({codes[0]})")
-            return "deferred", None
+            return "deferred", None, None
         except aiosmtplib.SMTPResponseException as exc:
             if 500 <= exc.code < 600:
                 mail.status, mail.last_error = "failed", f"SMTP {exc.code}: {exc.message[:200]}"
@@ -143,16 +144,16 @@ async def _send_one(smtp: aiosmtplib.SMTP, engine: Engine, cfg: SmtpConfig, mail
                 outcome = "deferred"
             if not smtp.is_connected:
                 unavailable = SmtpUnavailable(f"the SMTP server closed the connection ({exc.code})")
-            return outcome, unavailable  # the session commits the bookkeeping before the caller stops
+            return outcome, unavailable, None  # the session commits the bookkeeping before the caller stops
         except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
             _defer(mail, now, f"connection: {type(exc).__name__}")
-            return "deferred", _unavailable(cfg, exc)
+            return "deferred", _unavailable(cfg, exc), None
         except Exception as exc:  # a reply we cannot even build (bad header, bad address) must not block others
             mail.status, mail.last_error = "failed", f"could not be built or sent ({type(exc).__name__})"
-            return "failed", None
+            return "failed", None, None
         # `now` is later than the wall clock only in tests that simulate time; then it is the truth.
         mail.status, mail.sent_at, mail.attempts = "sent", max(now, utcnow()), mail.attempts + 1
-        return "sent", None
+        return "sent", None, msg.as_bytes()
 
 
 async def send_due(engine: Engine, cfg: SmtpConfig, now: datetime | None = None) -> SendReport:
@@ -168,8 +169,10 @@ async def send_due(engine: Engine, cfg: SmtpConfig, now: datetime | None = None)
         for mail_id in due:
             if not _claim(engine, mail_id, now):
                 continue
-            outcome, unavailable = await _send_one(smtp, engine, cfg, mail_id, now)
+            outcome, unavailable, copy = await _send_one(smtp, engine, cfg, mail_id, now)
             getattr(report, outcome).append(mail_id)
+            if copy is not None:
+                report.copies.append(copy)
             if outcome == "sent":
                 log.info("reply #%s sent", mail_id)
             elif outcome == "failed":

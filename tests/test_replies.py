@@ -192,3 +192,17 @@ def test_coordinator_approves_edits_and_rejects(mailbox, smtp_sink, make_config)
     assert request.message["Auto-Submitted"] is None  # a person's text is not automatic mail
     rejected = run(main, ["--config", str(config.source), "outbox", "reject", str(waiting["id"])])
     assert rejected.exit_code != 0 and "already sent" in rejected.output
+
+
+def test_a_copy_of_each_reply_goes_to_the_sent_folder(mailbox, smtp_sink, make_config):
+    config = make_config()
+    config.imap.sent_folder = "Sent"
+    mailbox.deliver(MAILBOX_USER, factory.mail())
+    daemon.run_once(config)
+    sent = smtp_sink.wait_for(2)
+    with mailbox.imap() as client:
+        client.select_folder("Sent", readonly=True)
+        uids = client.search("ALL")
+        ids = {client.fetch([u], ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])[u][b"BODY[HEADER.FIELDS (MESSAGE-ID)]"]
+               .decode().split(":", 1)[1].strip() for u in uids}
+    assert ids == {m.message["Message-ID"] for m in sent}
