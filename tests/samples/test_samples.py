@@ -171,20 +171,13 @@ def test_docx_opens(every):
 
 
 def test_no_identity_numbers(every):
-    def luhn_ok(digits: str) -> bool:
-        total = 0
-        for i, ch in enumerate(digits):
-            n = int(ch) * (2 if i % 2 == 0 else 1)
-            total += n - 9 if n > 9 else n
-        return total % 10 == 0
+    from intake import pnr  # the product's own detector: what it would flag, the samples must not contain
 
-    pattern = re.compile(r"(?<!\d)(?:\d{2})?(\d{6})[-+]?(\d{4})(?!\d)")
     for m in every:
         texts = [email.message_from_bytes(m.raw, policy=default).get_body(("plain",)).get_content()]
         texts += [pdf_text(b) for n, b in attachments(m).items() if n.endswith(".pdf")]
         for text in texts:
-            for hit in pattern.finditer(text):
-                assert not luhn_ok(hit.group(1) + hit.group(2)), (m.name, hit.group(0))
+            assert pnr.find(text) == [], m.name
 
 
 def test_follow_up(demo):
