@@ -42,13 +42,18 @@ def base_ref(ref: str) -> str:
     return m.group(1) if m else ref
 
 
+def _phrases(pattern: str, flags: int = re.I) -> re.Pattern:
+    """A pattern whose spaces match any run of whitespace: PDF text breaks lines in the middle of phrases."""
+    return re.compile(pattern.replace(" ", r"\s+"), flags)
+
+
 # DOMAIN.md section 3: decision outcomes.
-_SUPPLEMENT = re.compile(r"begäran om komplettering|request for (supplement|supplementary|additional) information",
+_SUPPLEMENT = _phrases(r"begäran om komplettering|request for (supplement|supplementary|additional) information",
                          re.I)
-_ADVISORY = re.compile(r"avvisar ansökan|ansökan avvisas", re.I)
-_ADVISORY_CONTEXT = re.compile(r"rådgivande yttrande|inga etiska invändningar", re.I)
-_REJECTED = re.compile(r"\bavslår\b|\bavslås\b", re.I)
-_APPROVED = re.compile(r"godkänner (forskningen|ändringen)|(forskningen|ansökan|ändringen) godkänns|\bgodkänns\b|"
+_ADVISORY = _phrases(r"avvisar ansökan|ansökan avvisas", re.I)
+_ADVISORY_CONTEXT = _phrases(r"rådgivande yttrande|inga etiska invändningar", re.I)
+_REJECTED = _phrases(r"\bavslår\b|\bavslås\b", re.I)
+_APPROVED = _phrases(r"godkänner (forskningen|ändringen)|(forskningen|ansökan|ändringen) godkänns|\bgodkänns\b|"
                        r"\bbifalls\b|bifaller ansökan", re.I)
 _CONDITIONS = re.compile(r"(?:^|\n)\s*villkor\s*:?\s*(.+)|(?:på|med följande) villkor(?: att)?\s*:?\s*(.+)|"
                          r"förenas med (?:följande )?villkor\s*:?\s*(.+)", re.I)
@@ -76,7 +81,7 @@ def decision(text: str) -> tuple[str | None, list[str], str | None]:
 
 
 # Signature evidence on the application form (DOMAIN.md 9: application_form.signed).
-_SIGNED_DIGITAL = re.compile(r"signerad (digitalt |elektroniskt )?med bankid|elektroniskt signerad|digitalt signerad|"
+_SIGNED_DIGITAL = _phrases(r"signerad (digitalt |elektroniskt )?med bankid|elektroniskt signerad|digitalt signerad|"
                              r"e-?signerad|digitally signed|electronically signed|signed with bankid|"
                              r"verifieringsbilaga|verification (page|certificate)|signerat av|signed by", re.I)
 _SIG_LABEL = re.compile(r"(underskrift|namnteckning|signatur|signature)[^\n]{0,40}", re.I)
@@ -125,12 +130,12 @@ def signature(read: ReadResult) -> tuple[bool | None, list[str]]:
 
 
 # Consent (DOMAIN.md section 4).
-_WAIVER = re.compile(r"samtycke (kommer (att )?inte (att )?)?inhämtas inte|samtycke inhämtas inte|"
+_WAIVER = _phrases(r"samtycke (kommer (att )?inte (att )?)?inhämtas inte|samtycke inhämtas inte|"
                      r"samtycke kommer inte att inhämtas|utan (forskningspersonernas |deltagarnas )?samtycke|"
                      r"undantag från kravet på samtycke|opt-?out|möjlighet att avböja|"
                      r"without (the participants'? )?consent|consent will not be (obtained|collected)|"
                      r"waiver of (informed )?consent", re.I)
-_COLLECTED = re.compile(r"samtycke (kommer att )?inhämtas(?! inte)|skriftligt samtycke|informerat samtycke|"
+_COLLECTED = _phrases(r"samtycke (kommer att )?inhämtas(?! inte)|skriftligt samtycke|informerat samtycke|"
                         r"consent will be (obtained|collected)|written (informed )?consent", re.I)
 
 
@@ -149,11 +154,11 @@ KNOWN_SOURCES = {
     "Patientadministrativt system": r"(?i:patientadministrativ|kassaregister)",
     "Kvalitetsregister": r"(?i:kvalitetsregister|quality register)",
 }
-_LINKAGE = re.compile(r"samkörning|samköras|samkörs|länkas (med|till)|linked (with|to) |record linkage|"
+_LINKAGE = _phrases(r"samkörning|samköras|samkörs|länkas (med|till)|linked (with|to) |record linkage|"
                       r"patientregistret|dödsorsaksregistret|läkemedelsregistret|\bLISA\b|försäkringskassan", re.I)
-_PROCESSOR = re.compile(r"personuppgiftsbiträde|extern(a|t)? (analys)?leverantör|molntjänst|cloud (service|provider)|"
+_PROCESSOR = _phrases(r"personuppgiftsbiträde|extern(a|t)? (analys)?leverantör|molntjänst|cloud (service|provider)|"
                         r"data processor|external (analysis )?(supplier|vendor|provider)", re.I)
-_TRANSFER = re.compile(r"överför(s|ing) (av data )?till|utanför EU/?EES|tredje land|internationellt samarbete|"
+_TRANSFER = _phrases(r"överför(s|ing) (av data )?till|utanför EU/?EES|tredje land|internationellt samarbete|"
                        r"international collaboration|outside the EU|transfer(red)? (of data )?to|third country", re.I)
 _SECTION_HEADING = re.compile(r"^\s*\d+(\.\d+)*\.?\s+\S{0,40}$")
 _NEGATED = re.compile(r"^\W*(nej|no|inte aktuellt|ej aktuellt|not applicable|n/a)\b", re.I)
@@ -231,6 +236,7 @@ class Facts:
     ethics_refs: list[str] = field(default_factory=list)
     decision: str | None = None
     decision_phrase: str | None = None
+    supplement_request: bool = False  # EPM asks for more: looks like a decision, decides nothing
     conditions: list[str] = field(default_factory=list)
     signed: bool | None = None
     signature_evidence: list[str] = field(default_factory=list)
@@ -257,6 +263,7 @@ def extract(read: ReadResult, kind: str) -> Facts:
     facts = Facts(ethics_refs=ethics_refs(everything))
     if kind in DECIDING_KINDS:
         facts.decision, facts.conditions, facts.decision_phrase = decision(text)
+    facts.supplement_request = bool(_SUPPLEMENT.search(text[:3000])) and decision(text)[0] is None
     if kind == "application_form":
         facts.signed, facts.signature_evidence = signature(read)
     facts.consent_waiver, facts.consent_collected = consent(text)

@@ -9,10 +9,11 @@ def check(case: CaseFile, config: RulesConfig):
         return finding(RULE.id, "ok", f"Etikprövningsmyndighetens beslut finns: {doc.filename}.",
                        f"The decision of the Ethical Review Authority is present: {doc.filename}.",
                        doc.cite(f"classified as ethics_decision ({doc.confidence:.0%})"))
-    lookalikes = [d for d in case.docs if "begäran om komplettering" in " ".join(d.facts.get("evidence", [])).lower()
-                  or (d.kind == "other" and "beslut" in d.filename.lower())]
-    evidence = [d.cite("named like a decision, but it is not a decision (e.g. EPM's request for supplement)")
-                for d in lookalikes]
+    evidence = [d.cite("EPM's request for supplement: it is not a decision, it asks for more")
+                for d in case.docs if d.facts.get("supplement_request")]
+    evidence += [d.cite("named like a decision, but its content is not a decision")
+                 for d in case.docs if d.kind == "other" and "beslut" in d.filename.lower()
+                 and not d.facts.get("supplement_request")]
     return finding(RULE.id, "missing", "Etikprövningsmyndighetens beslut om grundansökan saknas.",
                    "The Ethical Review Authority's decision on the base application is missing.", *evidence)
 
