@@ -26,6 +26,9 @@ def _c(pattern: str, weight: float = 1.0, title: bool = False) -> Cue:
     return Cue(pattern, weight, title)
 
 
+_NOT_NEEDED = (r"(konsekvensbedömning|DPIA|impact assessment)[^.]{0,80}?(inte|ej|not)\s+(behövs|krävs|nödvändig|"
+               r"required|needed|necessary)|no (DPIA|impact assessment) is (needed|required)")
+
 # Cues per kind. Weights are tuned on tests/samples and the wrapped corpus; negative weights veto traps.
 CUES: dict[str, list[Cue]] = {
     "application_form": [
@@ -68,6 +71,8 @@ CUES: dict[str, list[Cue]] = {
     ],
     "variable_list": [
         _c(r"variabellista|variabelförteckning|variable list|list of variables", 4, True),
+        # a form's row "Variabellista bifogas: Ja" mentions the list; it is not the list
+        _c(r"(variabellista|variable list)\s*(bifogas|bifogad|attached|enclosed)", -9),
     ],
     "participant_information": [
         _c(r"forskningspersonsinformation|information till forskningspersoner|patientinformation|"
@@ -97,12 +102,12 @@ CUES: dict[str, list[Cue]] = {
     "dpia": [
         _c(r"konsekvensbedömning avseende dataskydd|\bDPIA\b|data protection impact assessment|"
            r"risk- och konsekvensanalys", 5, True),
+        _c(_NOT_NEEDED, -12),  # "a DPIA is therefore not required" is what a DPO statement says
     ],
     "dpo_statement": [
         _c(r"dataskyddsombud(et)?s? (yttrande|utlåtande)|(yttrande|utlåtande) från dataskyddsombud", 5, True),
         _c(r"statement (by|from) the data protection officer|data protection officer'?s? statement|\bDPO\b", 4, True),
-        _c(r"dataskyddsombud|data protection officer", 2), _c(r"konsekvensbedömning (inte|ej) (behövs|krävs)|"
-                                                            r"no (DPIA|impact assessment) is (needed|required)", 2),
+        _c(r"dataskyddsombud|data protection officer", 2), _c(_NOT_NEEDED, 6),
     ],
     "cover_letter": [
         _c(r"\bföljebrev\b|\bmissiv\b|cover letter", 5, True),
@@ -142,15 +147,24 @@ def _head(text: str) -> str:
     return text[:HEAD_CHARS]
 
 
+def _starts_short_line(m: re.Match, text: str) -> bool:
+    start = text.rfind("\n", 0, m.start()) + 1
+    end = text.find("\n", m.end())
+    line = text[start:end if end != -1 else None]
+    return not text[start:m.start()].strip() and len(line.strip()) <= 80
+
+
+def _on_heading_line(m: re.Match, text: str) -> bool:
+    """The match stands in a short line that is not a sentence: "Forskningspersonsinformation och samtyckesblankett"."""
+    start = text.rfind("\n", 0, m.start()) + 1
+    end = text.find("\n", m.end())
+    line = text[start:end if end != -1 else None].strip()
+    return len(line) <= 80 and not line.endswith((".", ",", ";")) and not line.startswith(("[", "☐", "☒", "-"))
+
+
 def _heading(rx: re.Pattern, text: str) -> re.Match | None:
     """A match that starts a short line: a section title, such as a consent form on a document's last page."""
-    for m in rx.finditer(text):
-        start = text.rfind("\n", 0, m.start()) + 1
-        end = text.find("\n", m.end())
-        line = text[start:end if end != -1 else None]
-        if not text[start:m.start()].strip() and len(line.strip()) <= 80:
-            return m
-    return None
+    return next((m for m in rx.finditer(text) if _starts_short_line(m, text)), None)
 
 
 def _has_variable_table(read: ReadResult) -> str | None:
@@ -161,14 +175,15 @@ def _has_variable_table(read: ReadResult) -> str | None:
     return None
 
 
-def score(read: ReadResult, filename: str) -> tuple[dict[str, float], dict[str, list[str]]]:
-    """Each kind's score and the evidence behind it."""
+def score(read: ReadResult, filename: str) -> tuple[dict[str, float], dict[str, list[str]], dict[str, bool]]:
+    """Each kind's score, the evidence behind it, and whether the kind's own title or heading was found."""
     text = read.text or ""
     head, body = _head(text), text[:60_000]
     scores: dict[str, float] = {}
     evidence: dict[str, list[str]] = {}
+    titled: dict[str, bool] = {}
     for kind, cues in _COMPILED.items():
-        total, found = 0.0, []
+        total, found, own_title = 0.0, [], False
         for cue, rx in cues:
             m_head = rx.search(head) if cue.title else None
             m_heading = None if m_head or not cue.title else _heading(rx, body)
@@ -180,10 +195,12 @@ def score(read: ReadResult, filename: str) -> tuple[dict[str, float], dict[str, 
             if gain > 0:
                 where = " in the title" if m_head else " in a heading" if m_heading else ""
                 found.append(f"phrase “{' '.join(m.group(0).split())}”{where}")
+                # the kind's own title: on a heading line, not a mention in a sentence of the opening text
+                own_title = own_title or bool(m_heading) or bool(m_head and _on_heading_line(m_head, head))
         if _NAMES[kind].search(filename):
             total += 1.5
             found.append(f"file name “{filename}”")
-        scores[kind], evidence[kind] = total, found
+        scores[kind], evidence[kind], titled[kind] = total, found, own_title
     sheet = _has_variable_table(read)
     if sheet is not None:
         scores["variable_list"] += 12
@@ -193,7 +210,7 @@ def score(read: ReadResult, filename: str) -> tuple[dict[str, float], dict[str, 
             scores["application_form"] += 2
             evidence["application_form"].append(f"form field “{field_name}”")
             break
-    return scores, evidence
+    return scores, evidence, titled
 
 
 def classify(read: ReadResult, filename: str) -> Classification:
@@ -203,14 +220,16 @@ def classify(read: ReadResult, filename: str) -> Classification:
         kind = hinted[0] if hinted else "other"
         return Classification(kind=kind, confidence=0.2 if hinted else 0.0,
                               evidence=[f"file name “{filename}” only: the file could not be read"])
-    scores, evidence = score(read, filename)
+    scores, evidence, titled = score(read, filename)
     ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
     best, top = ranked[0]
     if top < 3:
         return Classification(kind="other", confidence=0.3, evidence=evidence.get(best, [])[:3] or
                               ["no phrase of any application document found"])
     runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
-    also = [k for k, s in ranked[1:] if s >= max(6.0, 0.5 * top) and k in _COMPANIONS.get(best, ())]
+    # A second kind only when the document has that kind's own title or section heading (a consent form that
+    # mentions "the participant information" is not also the information).
+    also = [k for k, s in ranked[1:] if s >= max(6.0, 0.5 * top) and k in _COMPANIONS.get(best, ()) and titled[k]]
     margin = (top - max(runner_up, 0)) / top
     confidence = round(min(0.99, 0.5 + 0.5 * margin) if top >= 6 else 0.45 + 0.1 * margin, 2)
     return Classification(kind=best, also=also, confidence=confidence, evidence=evidence[best][:4])

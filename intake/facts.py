@@ -50,12 +50,16 @@ def _phrases(pattern: str, flags: int = re.I) -> re.Pattern:
 # DOMAIN.md section 3: decision outcomes.
 _SUPPLEMENT = _phrases(r"begäran om komplettering|request for (supplement|supplementary|additional) information",
                          re.I)
-_ADVISORY = _phrases(r"avvisar ansökan|ansökan avvisas", re.I)
-_ADVISORY_CONTEXT = _phrases(r"rådgivande yttrande|inga etiska invändningar", re.I)
-_REJECTED = _phrases(r"\bavslår\b|\bavslås\b", re.I)
-_APPROVED = _phrases(r"godkänner (forskningen|ändringen)|(forskningen|ansökan|ändringen) godkänns|\bgodkänns\b|"
+_ADVISORY = _phrases(r"avvisar ansökan|ansökan avvisas|dismisses the application|the application is dismissed", re.I)
+_ADVISORY_CONTEXT = _phrases(r"rådgivande yttrande|inga etiska invändningar|advisory opinion|no ethical objections",
+                             re.I)
+_REJECTED = _phrases(r"\bavslår\b|\bavslås\b|rejects the (application|amendment)|(application|amendment) is rejected",
+                     re.I)
+_APPROVED = _phrases(r"approves the (research|amendment)|(research|amendment) is approved|"
+                     r"godkänner (forskningen|ändringen)|(forskningen|ansökan|ändringen) godkänns|\bgodkänns\b|"
                        r"\bbifalls\b|bifaller ansökan", re.I)
-_CONDITIONS = re.compile(r"(?:^|\n)\s*villkor\s*:?\s*(.+)|(?:på|med följande) villkor(?: att)?\s*:?\s*(.+)|"
+_CONDITIONS = re.compile(r"(?:^|\n)\s*(?:villkor|condition)(?:\s*\d+)?\s*:\s*(.+)|"
+                         r"(?:^|\n)[ \t]*villkor[ \t]+(.+)|(?:på|med följande) villkor(?: att)?\s*:?\s*(.+)|"
                          r"förenas med (?:följande )?villkor\s*:?\s*(.+)", re.I)
 
 

@@ -285,8 +285,16 @@ def _open_zip(walk: _Walk, name: str, data: bytes, container: str | None, depth:
                 _zip_member(walk, archive, member, name, depth)
 
 
+def _macos_metadata(path: str) -> bool:
+    """macOS's Finder puts resource forks in __MACOSX/ and ._name files: metadata, never a document."""
+    parts = path.replace("\\", "/").split("/")
+    return "__MACOSX" in parts or parts[-1].startswith("._")
+
+
 def _zip_member(walk: _Walk, archive: zipfile.ZipFile, member: zipfile.ZipInfo, archive_name: str,
                 depth: int) -> None:
+    if _macos_metadata(_zip_name(member)):
+        return
     member_name = safe_filename(_zip_name(member), "") or walk.fallback_name(_OCTETS)
     if member.flag_bits & 0x1:  # traditional and AES encryption both set bit 0
         walk.problem(member_name, "password-protected archive", archive_name)

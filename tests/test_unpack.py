@@ -512,3 +512,21 @@ def test_every_public_corpus_mail_unpacks_quickly_without_raising(path):
     assert time.monotonic() - started < 5
     for item in result.files:
         assert item.filename and "/" not in item.filename
+
+
+def test_macos_metadata_in_a_zip_is_not_a_document():
+    """Archives made on a Mac carry __MACOSX/._name resource forks; listing them as broken files misleads."""
+    import io
+    import zipfile as zf
+    buf = io.BytesIO()
+    with zf.ZipFile(buf, "w") as z:
+        z.writestr("Ansökan/Ansökan.pdf", b"%PDF-1.4 real")
+        z.writestr("__MACOSX/Ansökan/._Ansökan.pdf", b"\x00\x05\x16\x07 resource fork")
+        z.writestr("._Forskningsplan.docx", b"\x00\x05\x16\x07 resource fork")
+    from email.message import EmailMessage
+    msg = EmailMessage()
+    msg["From"], msg["Subject"] = "a@b.example", "zip"
+    msg.set_content("se bifogat")
+    msg.add_attachment(buf.getvalue(), maintype="application", subtype="zip", filename="bilagor.zip")
+    got = unpack(msg.as_bytes())
+    assert [f.filename for f in got.files] == ["Ansökan.pdf"] and got.problems == []
