@@ -78,10 +78,15 @@ def test_reminders_due_while_the_daemon_was_down_go_out_once(mailbox, smtp_sink,
     assert _types(smtp_sink) == ["ack", "request", "reminder"]
 
 
-@pytest.mark.parametrize("folder", ["bounce", "complaints"])
+AUTOMATIC_ELSEWHERE = ["flanker/disposition-notification.eml", "mail-parser/mail_malformed_2.eml"]
+
+
+@pytest.mark.parametrize("folder", ["bounce", "complaints", "other automatic mail"])
 def test_bounces_and_complaints_get_no_reply(mailbox, smtp_sink, make_config, folder):
     config = make_config()
-    files = sorted((SHARED / "corpus" / "mime" / "flanker" / folder).glob("*.eml"))
+    mime = SHARED / "corpus" / "mime"
+    files = [mime / p for p in AUTOMATIC_ELSEWHERE] if folder == "other automatic mail" else \
+        sorted((mime / "flanker" / folder).glob("*.eml"))
     for path in files:
         mailbox.deliver(MAILBOX_USER, path.read_bytes())
     report = daemon.run_once(config)
