@@ -9,6 +9,10 @@ import sys
 from intake import pnr
 
 
+QUIET = ("imapclient", "aiosmtplib", "mailparser", "sqlalchemy", "apscheduler.executors", "pypdf", "pdfminer",
+         "PIL", "extract_msg", "tnefparse", "asyncio")
+
+
 class RedactingFilter(logging.Filter):
     """Masks personal identity numbers in the final message, whatever a caller passed in."""
 
@@ -47,3 +51,7 @@ def setup(level: str = "INFO", fmt: str = "text", stream=None) -> None:
         root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(level)
+    # Libraries that log protocol traffic or mail content at DEBUG (imapclient logs whole FETCH responses)
+    # stay at WARNING whatever the level: their DEBUG output is mail, and mail is personal data.
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
