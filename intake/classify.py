@@ -26,8 +26,9 @@ def _c(pattern: str, weight: float = 1.0, title: bool = False) -> Cue:
     return Cue(pattern, weight, title)
 
 
-_NOT_NEEDED = (r"(konsekvensbedömning|DPIA|impact assessment)[^.]{0,80}?(inte|ej|not)\s+(behövs|krävs|nödvändig|"
-               r"required|needed|necessary)|no (DPIA|impact assessment) is (needed|required)")
+_NOT_NEEDED = (r"(konsekvensbedömning|DPIA|impact assessment)\s+(\w+\s+){0,2}?(inte|ej|not)\s+(behövs|krävs|nödvändig|"
+               r"required|needed|necessary)|(behövs|krävs)\s+(inte|ej)\s+(någon|en)\s+(konsekvensbedömning|DPIA)|"
+               r"no (DPIA|impact assessment) is (needed|required)")
 
 # Cues per kind. Weights are tuned on tests/samples and the wrapped corpus; negative weights veto traps.
 CUES: dict[str, list[Cue]] = {
@@ -72,7 +73,7 @@ CUES: dict[str, list[Cue]] = {
     "variable_list": [
         _c(r"variabellista|variabelförteckning|variable list|list of variables", 4, True),
         # a form's row "Variabellista bifogas: Ja" mentions the list; it is not the list
-        _c(r"(variabellista|variable list)\s*(bifogas|bifogad|attached|enclosed)", -9),
+        _c(r"(variabellista|variable list)\s*(bifogas|attached)\s*:?\s*(ja|nej|yes|no)\b", -9),
     ],
     "participant_information": [
         _c(r"forskningspersonsinformation|information till forskningspersoner|patientinformation|"

@@ -158,6 +158,13 @@ def _reply(session, reply_id: int):
     return reply
 
 
+def _change(session, reply_id: int, allowed: tuple[str, ...], **values) -> bool:
+    """Change a reply only if it is still in one of the allowed states (the daemon may claim it meanwhile)."""
+    from sqlalchemy import update
+    return session.execute(update(OutboxMail).where(OutboxMail.id == reply_id, OutboxMail.status.in_(allowed))
+                           .values(**values)).rowcount == 1
+
+
 @outbox.command("list")
 @click.option("--status", type=click.Choice(["pending_approval", "queued", "sending", "sent", "failed", "rejected",
                                              "bounced"]), default=None, help="Only replies with this status.")
@@ -203,10 +210,11 @@ def outbox_approve(obj: _Obj, reply_id: int):
     """Let a reply that waits for approval go out with the next send."""
     with session_scope(_engine(obj)) as s:
         r = _reply(s, reply_id)
-        if r.status not in ("pending_approval", "failed"):
+        # a conditional update: the daemon may be claiming the reply at this very moment
+        if not _change(s, reply_id, ("pending_approval", "failed"), status="queued", next_attempt_at=utcnow(),
+                       note=f"approved {utcnow().isoformat()}"):
             raise click.ClickException(f"reply #{reply_id} is {r.status}; only waiting or failed replies can be "
                                        "approved.")
-        r.status, r.next_attempt_at, r.note = "queued", utcnow(), f"approved {utcnow().isoformat()}"
     click.echo(f"reply #{reply_id} approved; it goes out with the next send (the daemon, or `halsodata run --once`).")
 
 
@@ -218,9 +226,9 @@ def outbox_reject(obj: _Obj, reply_id: int, reason: str):
     """Never send this reply."""
     with session_scope(_engine(obj)) as s:
         r = _reply(s, reply_id)
-        if r.status in ("sent", "sending"):
+        if not _change(s, reply_id, ("pending_approval", "queued", "failed", "bounced"), status="rejected",
+                       note=f"rejected: {reason}" if reason else "rejected"):
             raise click.ClickException(f"reply #{reply_id} is already {r.status}.")
-        r.status, r.note = "rejected", f"rejected: {reason}" if reason else "rejected"
     click.echo(f"reply #{reply_id} rejected.")
 
 
@@ -242,13 +250,18 @@ def outbox_edit(obj: _Obj, reply_id: int, body_file, subject: str | None):
         if body is None and subject is None:
             click.echo("nothing changed.")
             return
+        if pnr.find(f"{body or ''}\n{subject or ''}"):
+            raise click.ClickException("the text contains a personal identity number; remove it first.")
+        changes = {"status": "pending_approval", "auto_submitted": False, "note": "edited by a coordinator"}
         if body is not None:
-            if pnr.find(body):
-                raise click.ClickException("the text contains a personal identity number; remove it first.")
-            r.body = body if body.endswith("\n") else body + "\n"
+            changes["body"] = body if body.endswith("\n") else body + "\n"
         if subject is not None:
-            r.subject = header_safe(subject)
-        r.status, r.auto_submitted, r.note = "pending_approval", False, "edited by a coordinator"
+            try:
+                changes["subject"] = header_safe(subject)
+            except ValueError:
+                raise click.ClickException("the subject must be one line without \"=?\".") from None
+        if not _change(s, reply_id, ("pending_approval", "queued", "failed"), **changes):
+            raise click.ClickException(f"reply #{reply_id} was just sent or claimed and can no longer be changed.")
     click.echo(f"reply #{reply_id} changed; approve it with `halsodata outbox approve {reply_id}`.")
 
 

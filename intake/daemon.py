@@ -141,7 +141,10 @@ def cycle(ctx: pipeline.Context, mailbox: Mailbox, now: datetime | None = None) 
     process_leftovers(ctx, report)
     current = take_in(ctx, mailbox, report)
     file_away(ctx, mailbox, current, report)
-    reminders.run(ctx.engine, ctx.config, now)
+    try:
+        reminders.run(ctx.engine, ctx.config, now)
+    except Exception as exc:  # reminders must never keep replies from going out
+        log.error("reminder check failed: %s", _short(exc))
     send_due(ctx, report, now, mailbox)
     if report.taken_in or report.sent:
         log.info("cycle: %s taken in, %s processed (%s failed), %s filed away, %s replies sent",

@@ -157,7 +157,7 @@ def process(ctx: Context, mail_id: int) -> str:
                 return record.status
 
         case, how = find_case(s, mail, cfg.cases.number_format)
-        bounced = _bounced_replies(s, _raw, mail, cfg) if auto else []
+        bounced = _bounced_replies(s, mail) if auto else []
         if bounced:
             case = case or s.get(Case, bounced[0].case_id)
             how = how or "delivery failure report of our reply"
@@ -193,19 +193,36 @@ def process(ctx: Context, mail_id: int) -> str:
 
 
 _BOUNCE_SENDER = re.compile(r"^(mailer-daemon|postmaster)@", re.I)
+_RETURNED_PARTS = ("text/rfc822-headers", "message/rfc822", "message/rfc822-headers")
+_HEADER_MSGID = re.compile(r"^Message-ID:\s*(<[^<>\s]+>)", re.I | re.M)
 
 
-def _bounced_replies(s: Session, raw: bytes, mail: ParsedMail, cfg: Config) -> list[OutboxMail]:
-    """Our replies a delivery failure report is about: their Message-IDs appear in the report's copy."""
+def _returned_message_ids(msg) -> set[str]:
+    """Message-IDs of the returned message inside a delivery report: never the report's own threading headers."""
+    ids = set()
+    for part in msg.walk():
+        if part.get_content_type() not in _RETURNED_PARTS:
+            continue
+        payload = part.get_payload(decode=part.get_content_type() == "text/rfc822-headers")
+        if isinstance(payload, list):  # message/rfc822: the returned message itself
+            ids.update(str(p.get("Message-ID") or "").strip() for p in payload)
+        elif payload:
+            text = payload.decode("latin-1") if isinstance(payload, bytes) else str(payload)
+            ids.update(_HEADER_MSGID.findall(text))
+    return {i for i in ids if i}
+
+
+def _bounced_replies(s: Session, mail: ParsedMail) -> list[OutboxMail]:
+    """Our replies a delivery failure report is about. An out-of-office reply (also sent from <>) is not one."""
     msg = mail.message
-    is_bounce = (msg.get_content_type() == "multipart/report"
-                 and str(msg.get_param("report-type") or "").lower() == "delivery-status") \
-        or _BOUNCE_SENDER.match(mail.from_address) or str(msg.get("Return-Path") or "").strip() == "<>"
-    if not is_bounce:
+    report = (msg.get_content_type() == "multipart/report"
+              and str(msg.get_param("report-type") or "").lower() == "delivery-status")
+    if not report and not _BOUNCE_SENDER.match(mail.from_address):
         return []
-    domain = re.escape(cfg.smtp.from_address.rsplit("@", 1)[-1])
-    pattern = rb"<[^<>\s@]+@" + domain.encode() + rb">"
-    ids = {m.decode("ascii", "replace") for m in re.findall(pattern, raw[:2_000_000])}
+    if report and re.search(r"^Action:\s*(delayed|delivered|relayed|expanded)\s*$", _status_text(msg), re.I | re.M) \
+            and not re.search(r"^Action:\s*failed", _status_text(msg), re.I | re.M):
+        return []  # a delay warning or a success notice, not a failure
+    ids = _returned_message_ids(msg)
     if not ids:
         return []
     replies = s.exec(select(OutboxMail).where(OutboxMail.message_id.in_(ids))).all()
@@ -213,6 +230,16 @@ def _bounced_replies(s: Session, raw: bytes, mail: ParsedMail, cfg: Config) -> l
         if r.status in ("sent", "sending"):
             r.status, r.last_error = "bounced", "a delivery failure report came back for this reply"
     return list(replies)
+
+
+def _status_text(msg) -> str:
+    for part in msg.walk():
+        if part.get_content_type() == "message/delivery-status":
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                return "\n".join(str(p) for p in payload)
+            return str(payload or "")
+    return ""
 
 
 def _last_requested(session: Session, case: Case) -> frozenset[str] | None:
@@ -232,7 +259,8 @@ def _queue_replies(s: Session, ctx: Context, case: Case, record: InboundMail, ma
     # Loop guard: a mail without documents from a sender answered automatically in the last 24 hours (an
     # auto-responder we did not recognise, a "thanks!") gets no automatic answer; a coordinator may send it.
     # A mail bringing documents is the researcher acting on our request and is answered.
-    brought = s.exec(select(Attachment.id).where(Attachment.mail_id == record.id)).first() is not None
+    brought = s.exec(select(Attachment.id).where(Attachment.mail_id == record.id,
+                                                 Attachment.kind != "other")).first() is not None
     held = bool(replies) and not brought and _answered_recently(s, case, mail.from_address, record.message_id)
     for reply_type in replies:
         status = "pending_approval" if reply_type in cfg.outbox.require_approval or held else "queued"

@@ -7,6 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from intake import pnr
+
 STATUSES = ("ok", "missing", "pending", "needs_review", "failed", "not_applicable")
 
 
@@ -51,7 +53,7 @@ class Doc:
         return self.kind == kind or kind in self.also
 
     def cite(self, detail: str = "") -> dict:
-        return {"document": self.filename, **({"detail": detail} if detail else {})}
+        return {"document": pnr.redact(self.filename), **({"detail": detail} if detail else {})}
 
 
 @dataclass
@@ -64,6 +66,11 @@ class Mail:
     pnr_count: int = 0
     authentication_results: list[str] = field(default_factory=list)
     received_at: datetime | None = None
+
+
+def mail_cite(mail: "Mail", detail: str) -> dict:
+    """Evidence naming a mail by its subject: masked first, then shortened, so no number is cut in half."""
+    return {"mail": pnr.redact(mail.subject)[:80], "detail": detail}
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from intake import facts as fx
-from rules.base import CaseFile
+from rules.base import CaseFile, mail_cite
 
 WHERE = ("application_form", "ethics_application", "research_plan", "ethics_decision", "dpia")
 _PATTERNS = {"linkage": fx._LINKAGE, "processors": fx._PROCESSOR, "transfers": fx._TRANSFER}
@@ -21,7 +21,7 @@ def mentions(case: CaseFile, what: str) -> list[dict]:
                 out.append(doc.cite(f"“{phrase}”"))
     for mail in case.mails:
         for phrase in fx._mentions(_PATTERNS[what], mail.body)[:2]:
-            out.append({"mail": mail.subject[:80], "detail": f"“{phrase}”"})
+            out.append(mail_cite(mail, f"“{phrase}”"))
     return out
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from rules.base import CaseFile, Rule, RulesConfig, finding
+from rules.base import CaseFile, Rule, RulesConfig, finding, mail_cite
 
 _METHOD = re.compile(r"\b(dkim|dmarc|spf)\s*=\s*(\w+)([^;]*)", re.I)
 
@@ -30,7 +30,7 @@ def check(case: CaseFile, config: RulesConfig):
             if authserv not in trusted:
                 continue  # anyone can write this header; only our own servers count
             status, why = _verdict(header, mail.from_address.rsplit("@", 1)[-1].lower())
-            evidence = {"mail": mail.subject[:80], "detail": f"Authentication-Results from {authserv}: {why}"}
+            evidence = mail_cite(mail, f"Authentication-Results from {authserv}: {why}")
             if status == "ok":
                 return finding(RULE.id, "ok", "Avsändaren är autentiserad.", "The sender is authenticated.", evidence)
             return finding(RULE.id, "needs_review",

@@ -1,6 +1,6 @@
 """sensitive_data.not_in_mail: personal identity numbers in a mail are a security event, never quoted anywhere."""
 
-from rules.base import CaseFile, Rule, RulesConfig, finding
+from rules.base import CaseFile, Rule, RulesConfig, finding, mail_cite
 
 # The applicant's own identity number on the form is expected; anything beyond one there is not.
 EXPECTED = {"application_form": 1}
@@ -10,7 +10,7 @@ def check(case: CaseFile, config: RulesConfig):
     evidence = []
     for mail in case.mails:
         if mail.pnr_count:
-            evidence.append({"mail": mail.subject[:80], "detail": f"{mail.pnr_count} identity number(s) in the body"})
+            evidence.append(mail_cite(mail, f"{mail.pnr_count} identity number(s) in the subject or body"))
     for doc in case.docs:
         allowed = EXPECTED.get(doc.kind, 0)
         if doc.pnr_count > allowed:

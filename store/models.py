@@ -113,7 +113,7 @@ class OutboxMail(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
     type: str
-    # pending_approval -> queued -> sent | failed; rejected
+    # pending_approval -> queued -> sending -> sent | failed | bounced; or rejected by a coordinator
     status: str = Field(default="queued", index=True)
     message_id: str = Field(unique=True)
     to: str
@@ -125,6 +125,8 @@ class OutboxMail(SQLModel, table=True):
     auto_submitted: bool = True
     items: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # rule ids it asks for
     note: str = ""  # why it waits, e.g. "already answered within 24 hours"
+    # e.g. "reminder:<request id>:2": the database refuses a second one, whoever queues it
+    dedupe_key: str | None = Field(default=None, unique=True)
     queued_at: datetime = Field(default_factory=utcnow)
     next_attempt_at: datetime = Field(default_factory=utcnow)
     attempts: int = 0

@@ -56,16 +56,58 @@ def test_unanswered_request_is_reminded_twice_then_escalated_once(mailbox, smtp_
     assert "karin.nilsson@sodersjukhuset.example" in escalation.message.get_content()
 
 
-def test_no_reminder_once_the_researcher_has_answered(mailbox, smtp_sink, make_config):
+def test_an_answer_without_the_documents_restarts_the_reminder_clock(mailbox, smtp_sink, make_config):
     config = make_config()
     sample = _incomplete(mailbox, config)
     ack, request = smtp_sink.wait_for(2)
     answer = factory.mail(f"Re: {request.message['Subject']}", "Vi skickar beslutet nästa vecka.\n",
                           sender=sample.sender)
+    answered = utcnow() + 10 * DAY
     mailbox.deliver(MAILBOX_USER, answer)
+    daemon.run_once(config, now=answered)  # (the answer is taken in now; its clock is the real one)
+    daemon.run_once(config, now=utcnow() + 13 * DAY)
+    assert _types(smtp_sink) == ["ack", "request"]  # 13 days after the answer: not yet
+    daemon.run_once(config, now=utcnow() + 15 * DAY)
+    assert _types(smtp_sink) == ["ack", "request", "reminder"]  # still missing: remind after all
+
+
+def test_a_rejected_reminder_is_not_queued_again_and_two_callers_queue_one(mailbox, smtp_sink, make_config):
+    import threading
+
+    from outbox import reminders
+    config = make_config()
+    _incomplete(mailbox, config)
+    smtp_sink.wait_for(2)
+    ctx = daemon.open_context(config)
+    later = utcnow() + 15 * DAY
+    threads = [threading.Thread(target=reminders.run, args=(db.make_engine(config.store.url), config, later))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with session_scope(ctx.engine) as s:
+        [reminder] = s.exec(select(OutboxMail).where(OutboxMail.type == "reminder")).all()
+        reminder.status = "rejected"  # a coordinator said no
+    assert reminders.run(ctx.engine, config, later + timedelta(hours=1)) == []
+    assert len(reminders.run(ctx.engine, config, later + 15 * DAY)) == 1  # the next one, in its time
+
+
+def test_an_out_of_office_reply_from_the_null_sender_is_not_a_bounce(mailbox, smtp_sink, make_config):
+    """Sieve vacation replies come from <> and cite our Message-ID: the request must stay 'sent'."""
+    config = make_config()
+    _incomplete(mailbox, config)
+    ack, request = smtp_sink.wait_for(2)
+    vacation = factory.mail(f"Autosvar: {request.message['Subject']}", "Jag är på semester till 1 augusti.\n",
+                            sender="karin.nilsson@sodersjukhuset.example", in_reply_to=request.message["Message-ID"],
+                            references=request.message["Message-ID"],
+                            headers={"Auto-Submitted": "auto-replied", "Return-Path": "<>"})
+    mailbox.deliver(MAILBOX_USER, vacation)
     daemon.run_once(config)
-    daemon.run_once(config, now=utcnow() + 30 * DAY)
-    assert _types(smtp_sink) == ["ack", "request"]
+    with session_scope(db.make_engine(config.store.url)) as s:
+        assert {r.status for r in s.exec(select(OutboxMail)).all()} == {"sent"}
+    daemon.run_once(config, now=utcnow() + 15 * DAY)
+    assert _types(smtp_sink)[-1] == "reminder"
 
 
 def test_reminders_due_while_the_daemon_was_down_go_out_once(mailbox, smtp_sink, make_config):
