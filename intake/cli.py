@@ -47,6 +47,7 @@ def _engine(obj: _Obj):
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="halsodata-intake", prog_name="halsodata")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Configuration file. Default: $HALSODATA_CONFIG, else ./halsodata.toml.")
 @click.pass_context
