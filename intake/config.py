@@ -10,7 +10,7 @@ import typing
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, model_validator
 
 from rules.base import RulesConfig
 
@@ -19,6 +19,7 @@ CONFIG_ENV = "HALSODATA_CONFIG"
 DEFAULT_CONFIG = "halsodata.toml"
 
 Security = Literal["tls", "starttls", "none"]
+Auth = Literal["password", "xoauth2"]
 
 
 class ConfigError(Exception):
@@ -34,12 +35,21 @@ class _Credentials(_Section):
     password: SecretStr | None = None
     password_file: Path | None = None
     password_env: str | None = None
+    auth: Auth = "password"
 
     @model_validator(mode="after")
     def _one_password_source(self):
         given = [k for k in ("password", "password_file", "password_env") if getattr(self, k) is not None]
         if len(given) > 1:
             raise ValueError(f"set only one of password, password_file, password_env (found {', '.join(given)})")
+        if self.auth == "xoauth2":
+            if given:
+                raise ValueError(f"auth = \"xoauth2\" signs in with a token from [oauth], not a password: remove "
+                                 f"{', '.join(given)}, or set auth = \"password\"")
+            if not self.username:
+                raise ValueError("auth = \"xoauth2\" needs username: the shared mailbox's address, "
+                                 "e.g. halsodata@region.example")
+            return self
         if self.username and not given:
             raise ValueError("username is set but no password: set password_file (recommended), "
                              "password_env or password")
@@ -71,6 +81,18 @@ class _Server(_Credentials):
     host: str = "localhost"
     security: Security = "tls"
     allow_plaintext: bool = False
+    # The region's own CA certificates (PEM) to verify the server with, instead of the system's; None: the
+    # system's trusted CAs. Verification of the certificate and the host name is always on.
+    ca_file: Path | None = None
+    # The [oauth] section, handed over by Config so a Mailbox or sender given only this section can sign in.
+    _oauth: "OAuthConfig | None" = PrivateAttr(None)
+
+    @property
+    def oauth(self) -> "OAuthConfig":
+        if self._oauth is None:
+            raise ConfigError("auth = \"xoauth2\" needs the [oauth] section. Fix: add [oauth] with tenant_id, "
+                              "client_id and client_secret_file (see config.example.toml).")
+        return self._oauth
 
     @model_validator(mode="after")
     def _plaintext_only_on_loopback(self):
@@ -104,6 +126,52 @@ class SmtpConfig(_Server):
         if "@" not in self.from_address:
             raise ValueError("from_address must be the shared mailbox's address, e.g. halsodata@region.example")
         return self
+
+
+class OAuthConfig(_Section):
+    """Microsoft Entra ID (Azure AD) client credentials for XOAUTH2 sign-in to a shared mailbox."""
+    tenant_id: str = ""
+    client_id: str = ""
+    client_secret_file: Path | None = None
+    client_secret_env: str | None = None
+    scope: str = "https://outlook.office365.com/.default"
+    authority: str = "https://login.microsoftonline.com"
+    refresh_before: int = Field(300, ge=0, description="seconds before expiry a token is renewed")
+    timeout: int = Field(30, ge=1, description="seconds for one request to the token endpoint")
+
+    @model_validator(mode="after")
+    def _secret_source(self):
+        if self.client_secret_file is not None and self.client_secret_env is not None:
+            raise ValueError("set only one of client_secret_file, client_secret_env")
+        if not self.authority.startswith("https://"):
+            raise ValueError("authority must be an https:// URL, e.g. https://login.microsoftonline.com")
+        return self
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.tenant_id and self.client_id
+                    and (self.client_secret_file is not None or self.client_secret_env is not None))
+
+    @property
+    def authority_url(self) -> str:
+        return f"{self.authority.rstrip('/')}/{self.tenant_id}"
+
+    def client_secret(self) -> str:
+        """The client secret, read when a token is needed so a rotated secret is picked up."""
+        if self.client_secret_file is not None:
+            try:
+                return self.client_secret_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"oauth.client_secret_file: cannot read {self.client_secret_file} ({exc.strerror})."
+                                  " Fix: point it at a readable file holding only the client secret.") from exc
+        if self.client_secret_env is not None:
+            value = os.environ.get(self.client_secret_env)
+            if value is None:
+                raise ConfigError(f"oauth.client_secret_env: the environment variable {self.client_secret_env} "
+                                  "is not set. Fix: export it before starting halsodata.")
+            return value
+        raise ConfigError("oauth: no client secret. Fix: set [oauth] client_secret_file (recommended) or "
+                          "client_secret_env.")
 
 
 class StoreConfig(_Section):
@@ -178,7 +246,18 @@ class Config(_Section):
     reminders: RemindersConfig = Field(default_factory=RemindersConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    oauth: OAuthConfig = Field(default_factory=OAuthConfig)
     source: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _oauth_for_xoauth2(self):
+        users = [name for name in ("imap", "smtp") if getattr(self, name).auth == "xoauth2"]
+        if users and not self.oauth.configured:
+            raise ValueError(f"{' and '.join(f'[{u}]' for u in users)} auth = \"xoauth2\" needs [oauth] tenant_id, "
+                             "client_id and client_secret_file (or client_secret_env)")
+        for name in ("imap", "smtp"):
+            getattr(self, name)._oauth = self.oauth
+        return self
 
 
 def _is_text(annotation) -> bool:
@@ -222,6 +301,8 @@ def _env_overrides(data: dict, environ: typing.Mapping[str, str]) -> dict:
 def _describe(err) -> str:
     key = ".".join(str(p) for p in err["loc"])
     msg = err["msg"].removeprefix("Value error, ")
+    if not key:  # a check across sections names its keys itself
+        return f"{msg}."
     if err["type"] == "extra_forbidden":
         return f"{key}: unknown key. Fix: remove it or check its spelling against config.example.toml."
     if err["type"] == "missing":
@@ -264,6 +345,10 @@ def load(explicit: str | os.PathLike | None = None, environ: typing.Mapping[str,
     for section in (config.imap, config.smtp):
         if section.password_file is not None and not section.password_file.is_absolute():
             section.password_file = base / section.password_file
+        if section.ca_file is not None and not section.ca_file.is_absolute():
+            section.ca_file = base / section.ca_file
+    if config.oauth.client_secret_file is not None and not config.oauth.client_secret_file.is_absolute():
+        config.oauth.client_secret_file = base / config.oauth.client_secret_file
     if config.store.url.startswith("sqlite:///") and not config.store.url.startswith("sqlite:////"):
         rel = config.store.url.removeprefix("sqlite:///")
         if rel and rel != ":memory:":

@@ -10,7 +10,8 @@ import time
 import imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from intake.config import ImapConfig
+from intake import oauth, tls
+from intake.config import ConfigError, ImapConfig
 
 log = logging.getLogger("halsodata.imap")
 
@@ -21,8 +22,10 @@ class MailboxUnavailable(Exception):
 class Mailbox:
     """One authenticated connection with one selected folder."""
 
-    def __init__(self, cfg: ImapConfig):
+    def __init__(self, cfg: ImapConfig, token_source: oauth.TokenSource | None = None):
         self.cfg = cfg
+        # For auth = "xoauth2": where tokens come from; by default the shared source for [oauth].
+        self._token_source = token_source
         self.client: imapclient.IMAPClient | None = None
         self.uidvalidity: int | None = None
         self.account = f"{cfg.username}@{cfg.host}:{cfg.port}"
@@ -32,22 +35,52 @@ class Mailbox:
         """TCP (+TLS) connect, LOGIN, and SELECT the configured folder."""
         cfg = self.cfg
         where = f"{cfg.host}:{cfg.port}"
+        client = None
         try:
-            context = ssl.create_default_context() if cfg.security != "none" else None
+            context = tls.client_context(cfg, "imap")
             client = imapclient.IMAPClient(cfg.host, port=cfg.port, ssl=cfg.security == "tls",
                                            ssl_context=context, timeout=cfg.timeout)
             if cfg.security == "starttls":
                 client.starttls(context)
-            client.login(cfg.username, cfg.secret("imap"))
+            self._login(client)
+        except tls.TlsSetupError as exc:
+            raise MailboxUnavailable(str(exc)) from None
+        except (oauth.OAuthError, ConfigError) as exc:
+            _shutdown(client)
+            raise MailboxUnavailable(f"cannot get an OAuth2 token for the IMAP server {where}: {exc}") from None
         except LoginError:
+            _shutdown(client)
+            if cfg.auth == "xoauth2":
+                self._tokens().invalidate()  # perhaps revoked or expired early: the next attempt gets a new one
+                raise MailboxUnavailable(
+                    f"the IMAP server {where} refused the OAuth2 (XOAUTH2) sign-in for [imap] username "
+                    f"{cfg.username!r}. Fix: check that username is the shared mailbox's address and that the "
+                    "app registration of [oauth] client_id may use it (IMAP.AccessAsApp and mailbox "
+                    "permission).") from None
             raise MailboxUnavailable(f"the IMAP server {where} refused the login for [imap] username "
                                      f"{cfg.username!r}. Fix: check the username and password.") from None
         except (OSError, socket.timeout, IMAPClientError, ssl.SSLError) as exc:
+            _shutdown(client)
+            cert_error = tls.certificate_error(exc)
+            if cert_error is not None:
+                raise MailboxUnavailable(tls.explain_certificate_error(cert_error, cfg, "imap", "IMAP")) from None
             raise MailboxUnavailable(f"cannot connect to the IMAP server {where} ({exc or type(exc).__name__}). "
                                      "Fix: check [imap] host, port and security, and that the server runs.") from None
         self.client = client
         self.select()
         return self
+
+    def _tokens(self) -> oauth.TokenSource:
+        if self._token_source is None:
+            self._token_source = oauth.token_source(self.cfg.oauth)
+        return self._token_source
+
+    def _login(self, client: imapclient.IMAPClient) -> None:
+        cfg = self.cfg
+        if cfg.auth == "xoauth2":
+            client.oauth2_login(cfg.username, self._tokens().token())
+        else:
+            client.login(cfg.username, cfg.secret("imap"))
 
     def close(self) -> None:
         if self.client is None:
@@ -152,6 +185,15 @@ class Mailbox:
             # Responses that came in just before DONE count too, or that mail would wait a whole period.
             arrived = _announces_mail(self.client.idle_done()[1]) or arrived
         return arrived
+
+
+def _shutdown(client: imapclient.IMAPClient | None) -> None:
+    if client is None:
+        return
+    try:
+        client.shutdown()
+    except Exception:  # already reporting the error that made us give up
+        pass
 
 
 def _announces_mail(responses) -> bool:

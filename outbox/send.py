@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -15,7 +14,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy import and_, or_, update
 from sqlmodel import select
 
-from intake.config import SmtpConfig
+from intake import oauth, tls
+from intake.config import ConfigError, SmtpConfig
 from store.db import session_scope
 from store.models import OutboxMail, utcnow
 
@@ -59,7 +59,7 @@ def build_message(mail: OutboxMail, from_address: str, now: datetime) -> EmailMe
 
 
 def _client(cfg: SmtpConfig) -> aiosmtplib.SMTP:
-    context = ssl.create_default_context() if cfg.security != "none" else None
+    context = tls.client_context(cfg, "smtp")
     return aiosmtplib.SMTP(hostname=cfg.host, port=cfg.port, use_tls=cfg.security == "tls",
                            start_tls=True if cfg.security == "starttls" else False,
                            tls_context=context, timeout=cfg.timeout)
@@ -67,27 +67,66 @@ def _client(cfg: SmtpConfig) -> aiosmtplib.SMTP:
 
 def _unavailable(cfg: SmtpConfig, exc: Exception) -> SmtpUnavailable:
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        if cfg.auth == "xoauth2":
+            return SmtpUnavailable(
+                f"the SMTP server {cfg.host}:{cfg.port} refused the OAuth2 (XOAUTH2) sign-in for [smtp] username "
+                f"{cfg.username!r} ({exc.code}). Fix: check that username is the shared mailbox's address, that "
+                "SMTP AUTH is enabled for it, and that the app registration of [oauth] client_id may send as it.")
         return SmtpUnavailable(f"the SMTP server {cfg.host}:{cfg.port} refused the login for [smtp] username "
                                f"{cfg.username!r}. Fix: check the username and password.")
+    cert_error = tls.certificate_error(exc)
+    if cert_error is not None:
+        return SmtpUnavailable(tls.explain_certificate_error(cert_error, cfg, "smtp", "SMTP") + " Replies stay "
+                               "queued until then.")
     return SmtpUnavailable(f"cannot connect to the SMTP server {cfg.host}:{cfg.port} ({exc or type(exc).__name__})."
                            " Fix: check [smtp] host, port and security, and that the server runs; replies stay "
                            "queued until then.")
 
 
-async def _open(cfg: SmtpConfig) -> aiosmtplib.SMTP:
-    smtp = _client(cfg)
+async def _auth_xoauth2(smtp: aiosmtplib.SMTP, username: str, token: str) -> None:
+    """AUTH XOAUTH2 with the initial response; on refusal the server sends a 334 JSON error first,
+    which is answered with an empty line to get the final 535 (RFC 4954, Microsoft's and Google's flow)."""
+    if smtp.is_ehlo_or_helo_needed:
+        await smtp.ehlo()
+    if "xoauth2" not in smtp.server_auth_methods:
+        raise aiosmtplib.SMTPException(f"the SMTP server does not offer AUTH XOAUTH2 (it offers "
+                                       f"{', '.join(smtp.server_auth_methods) or 'no AUTH'})")
+    response = await smtp.execute_command(b"AUTH", b"XOAUTH2", oauth.xoauth2_b64(username, token).encode("ascii"))
+    if response.code == 334:
+        response = await smtp.execute_command(b"")
+    if response.code != 235:
+        raise aiosmtplib.SMTPAuthenticationError(response.code, response.message)
+
+
+async def _open(cfg: SmtpConfig, token_source: oauth.TokenSource | None = None) -> aiosmtplib.SMTP:
+    try:
+        smtp = _client(cfg)
+    except tls.TlsSetupError as exc:
+        raise SmtpUnavailable(str(exc)) from None
     try:
         await smtp.connect()
-        if cfg.username:
+        if cfg.auth == "xoauth2":
+            source = token_source or oauth.token_source(cfg.oauth)
+            try:
+                await _auth_xoauth2(smtp, cfg.username, await asyncio.to_thread(source.token))
+            except aiosmtplib.SMTPAuthenticationError:
+                source.invalidate()  # perhaps revoked or expired early: the next attempt gets a new one
+                raise
+        elif cfg.username:
             await smtp.login(cfg.username, cfg.secret("smtp"))
+    except (oauth.OAuthError, ConfigError) as exc:
+        smtp.close()
+        raise SmtpUnavailable(f"cannot get an OAuth2 token for the SMTP server {cfg.host}:{cfg.port}: {exc}; "
+                              "replies stay queued until then.") from None
     except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+        smtp.close()
         raise _unavailable(cfg, exc) from None
     return smtp
 
 
-async def check(cfg: SmtpConfig) -> None:
+async def check(cfg: SmtpConfig, token_source: oauth.TokenSource | None = None) -> None:
     """Connect, greet and log in, then QUIT; raise SmtpUnavailable when that fails."""
-    smtp = await _open(cfg)
+    smtp = await _open(cfg, token_source)
     try:
         await smtp.quit()
     except aiosmtplib.SMTPException:
@@ -156,7 +195,8 @@ async def _send_one(smtp: aiosmtplib.SMTP, engine: Engine, cfg: SmtpConfig, mail
         return "sent", None, msg.as_bytes()
 
 
-async def send_due(engine: Engine, cfg: SmtpConfig, now: datetime | None = None) -> SendReport:
+async def send_due(engine: Engine, cfg: SmtpConfig, now: datetime | None = None,
+                   token_source: oauth.TokenSource | None = None) -> SendReport:
     """Send every queued mail whose time has come; one SMTP session for the batch."""
     now = now or utcnow()
     report = SendReport()
@@ -164,7 +204,7 @@ async def send_due(engine: Engine, cfg: SmtpConfig, now: datetime | None = None)
         due = session.exec(select(OutboxMail.id).where(_due(now)).order_by(OutboxMail.id)).all()
     if not due:
         return report
-    smtp = await _open(cfg)
+    smtp = await _open(cfg, token_source)
     try:
         for mail_id in due:
             if not _claim(engine, mail_id, now):

@@ -24,8 +24,10 @@ import errno
 import json
 import os
 import re
+import base64
 import signal
 import socket
+import ssl
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -34,7 +36,7 @@ from pathlib import Path
 from typing import Callable
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 # Fixed greeting name: the default calls socket.getfqdn(), which can stall for seconds without DNS.
 SERVER_HOSTNAME = "smtp-sink.test"
@@ -74,6 +76,29 @@ class _Handler:
     def __init__(self, sink: "SmtpSink") -> None:
         self.sink = sink
 
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        """SASL XOAUTH2: base64("user=" U "\\x01auth=Bearer " T "\\x01\\x01"); U and T checked against
+        ``SmtpSink.xoauth2_tokens``. A refusal is the 334 JSON challenge, then 535, as Microsoft 365 does."""
+        try:
+            if len(args) > 1:
+                decoded = base64.b64decode(args[1].encode("ascii"), validate=True)
+            else:
+                decoded = await server.challenge_auth("")
+                if not isinstance(decoded, bytes):  # the client aborted with "*"
+                    return AuthResult(success=False, handled=True)
+            text = decoded.decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return AuthResult(success=False, handled=False, message="501 5.5.2 Cannot decode XOAUTH2")
+        self.sink._record_auth(text)
+        fields = dict(part.split("=", 1) for part in text.split("\x01") if "=" in part)
+        user, bearer = fields.get("user", ""), fields.get("auth", "")
+        token = bearer[len("Bearer "):] if bearer.startswith("Bearer ") else None
+        if token is not None and (self.sink.xoauth2_tokens or {}).get(user) == token:
+            return AuthResult(success=True, auth_data=user)
+        error = base64.b64encode(json.dumps({"status": "401", "schemes": "bearer"}).encode()).decode()
+        await server.challenge_auth(error, encode_to_b64=False)  # the client answers with an empty line
+        return AuthResult(success=False, handled=False, message="535 5.7.3 Authentication unsuccessful")
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         fail = self.sink.fail_with
         if fail is not None:
@@ -91,7 +116,21 @@ class SmtpSink:
 
     host = "127.0.0.1"
 
-    def __init__(self, port: int | None = None, out_dir: Path | None = None) -> None:
+    def __init__(self, port: int | None = None, out_dir: Path | None = None, *,
+                 tls: tuple[str | os.PathLike, str | os.PathLike] | None = None,
+                 tls_mode: str = "starttls",
+                 xoauth2_tokens: dict[str, str] | None = None) -> None:
+        """``tls=(cert_path, key_path)`` serves TLS: ``tls_mode="starttls"`` (STARTTLS offered and
+        required before MAIL) or ``"tls"`` (implicit TLS from the first byte). ``xoauth2_tokens``
+        ({user: access token}) offers AUTH XOAUTH2 and accepts exactly those pairs. Off by default."""
+        if tls_mode not in ("starttls", "tls"):
+            raise ValueError(f"tls_mode must be 'starttls' or 'tls', got {tls_mode!r}")
+        self.tls = (Path(tls[0]), Path(tls[1])) if tls else None
+        self.tls_mode = tls_mode
+        # None: no XOAUTH2 set-up (the default); a dict, even empty, may be filled in while running.
+        self.xoauth2_tokens: dict[str, str] | None = None if xoauth2_tokens is None else dict(xoauth2_tokens)
+        # Every decoded XOAUTH2 string the server received, for tests of what the client sent.
+        self.auth_strings: list[str] = []
         self._auto_port = port is None
         self.port: int = _free_port(self.host) if port is None else port
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -127,12 +166,24 @@ class SmtpSink:
                     continue
                 raise OSError(exc.errno, f"SmtpSink cannot listen on {self.host}:{self.port}: {exc.strerror}") from exc
         # A Controller cannot be restarted (its thread closes its event loop), so make one per start.
+        kwargs: dict = {}
+        if self.tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(str(self.tls[0]), str(self.tls[1]))
+            if self.tls_mode == "tls":
+                kwargs["ssl_context"] = context
+            else:
+                kwargs.update(tls_context=context, require_starttls=True)
+        if self.xoauth2_tokens is not None:
+            # Tests of XOAUTH2 may run over plain TCP on loopback; a real server requires TLS first.
+            kwargs.update(auth_require_tls=False, auth_exclude_mechanism=["LOGIN", "PLAIN"])
         controller = Controller(
             _Handler(self),
             hostname=self.host,
             port=self.port,
             server_hostname=SERVER_HOSTNAME,
             ready_timeout=10.0,
+            **kwargs,
         )
         try:
             controller.start()
@@ -181,6 +232,10 @@ class SmtpSink:
             f"SmtpSink on {self.host}:{self.port} expected at least {count} message(s) within "
             f"{timeout}s, got {len(got)}:{listing}"
         )
+
+    def _record_auth(self, text: str) -> None:
+        with self._cond:
+            self.auth_strings.append(text)
 
     def _record(self, received: Received) -> None:
         with self._cond:
