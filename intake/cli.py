@@ -88,9 +88,22 @@ def cases():
     """List and show cases."""
 
 
+STATES = ("received", "incomplete", "complete", "clarification", "confidentiality_review", "decided", "extraction",
+          "closed")
+
+
+def local(iso: str | None) -> str:
+    """A stored UTC time as a coordinator reads it: Swedish time, to the minute."""
+    if not iso:
+        return "-"
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+    return datetime.fromisoformat(iso).astimezone(ZoneInfo("Europe/Stockholm")).strftime("%Y-%m-%d %H:%M")
+
+
 @cases.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON: a list of case objects.")
-@click.option("--state", default=None, help="Only cases in this state.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: a list of case objects (times in UTC).")
+@click.option("--state", type=click.Choice(STATES), default=None, help="Only cases in this state.")
 @click.pass_obj
 def cases_list(obj: _Obj, as_json: bool, state: str | None):
     """List cases, newest first."""
@@ -103,12 +116,13 @@ def cases_list(obj: _Obj, as_json: bool, state: str | None):
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     if not rows:
-        click.echo("No cases yet.")
+        click.echo(f"No cases in state {state}." if state else "No cases yet.")
         return
-    click.echo(f"{'CASE':<16} {'STATE':<12} {'TRACK':<14} {'OPENED':<17} {'RESEARCHER':<32} TITLE")
+    width = max(len(r["researcher"]) for r in rows)
+    click.echo(f"{'CASE':<14} {'STATE':<12} {'TRACK':<14} {'OPENED (SE)':<17} {'RESEARCHER':<{width}} TITLE")
     for r in rows:
-        click.echo(f"{r['number']:<16} {r['state']:<12} {r['track']:<14} {r['opened_at'][:16]:<17} "
-                   f"{r['researcher'][:32]:<32} {r['title'][:60]}")
+        click.echo(f"{r['number']:<14} {r['state']:<12} {r['track']:<14} {local(r['opened_at']):<17} "
+                   f"{r['researcher']:<{width}} {r['title'][:60]}")
 
 
 @cases.command("show")
@@ -129,10 +143,10 @@ def cases_show(obj: _Obj, number: str, as_json: bool):
     click.echo(f"{d['number']}  {d['title']}")
     click.echo(f"  state {d['state']}, track {d['track']}, language {d['language']}")
     click.echo(f"  researcher {d['researcher_name']} <{d['researcher']}>")
-    click.echo(f"  opened {d['opened_at']}, updated {d['updated_at']}")
+    click.echo(f"  opened {local(d['opened_at'])}, updated {local(d['updated_at'])} (Swedish time)")
     click.echo(f"\nMessages ({len(d['messages'])})")
     for m in d["messages"]:
-        click.echo(f"  {m['received_at']}  {m['subject']}")
+        click.echo(f"  {local(m['received_at'])}  {m['subject']}")
         click.echo(f"    {m['outcome']}")
         for a in m["attachments"]:
             kind = f"  [{a['kind']}]" if a["kind"] else ""
@@ -142,7 +156,7 @@ def cases_show(obj: _Obj, number: str, as_json: bool):
         click.echo(f"  {f['status']:<14} {f['rule']}: {f['message_en']}")
     click.echo(f"\nReplies ({len(d['replies'])})")
     for r in d["replies"]:
-        when = f"sent {r['sent_at']}" if r["sent_at"] else f"queued {r['queued_at']}"
+        when = f"sent {local(r['sent_at'])}" if r["sent_at"] else f"queued {local(r['queued_at'])}"
         click.echo(f"  {r['type']:<20} {r['status']:<10} {r['language']}  to {r['to']}  {when}")
         click.echo(f"    {r['subject']}")
 
@@ -227,6 +241,8 @@ def outbox_reject(obj: _Obj, reply_id: int, reason: str):
     """Never send this reply."""
     with session_scope(_engine(obj)) as s:
         r = _reply(s, reply_id)
+        if r.status == "rejected":
+            raise click.ClickException(f"reply #{reply_id} is already rejected ({r.note}).")
         if not _change(s, reply_id, ("pending_approval", "queued", "failed", "bounced"), status="rejected",
                        note=f"rejected: {reason}" if reason else "rejected"):
             raise click.ClickException(f"reply #{reply_id} is already {r.status}.")
@@ -237,7 +253,7 @@ def outbox_reject(obj: _Obj, reply_id: int, reason: str):
 @click.argument("reply_id", type=int)
 @click.option("--body-file", type=click.File("r", encoding="utf-8"), default=None,
               help="The new text ('-' for standard input). Without it, $EDITOR opens the text.")
-@click.option("--subject", default=None, help="A new subject (keep the case tag in it).")
+@click.option("--subject", default=None, help="A new subject; it must keep the case tag, e.g. [HD-2026-0042].")
 @click.pass_obj
 def outbox_edit(obj: _Obj, reply_id: int, body_file, subject: str | None):
     """Change a reply's text before approving it; the reply then waits for approval."""
@@ -247,7 +263,16 @@ def outbox_edit(obj: _Obj, reply_id: int, body_file, subject: str | None):
         r = _reply(s, reply_id)
         if r.status not in ("pending_approval", "queued", "failed"):
             raise click.ClickException(f"reply #{reply_id} is {r.status} and can no longer be changed.")
-        body = body_file.read() if body_file is not None else click.edit(r.body)
+        if body_file is not None:
+            body = body_file.read()
+        elif subject is None:
+            body = click.edit(r.body)
+        else:
+            body = None  # only the subject changes: no editor needed
+        case = s.get(Case, r.case_id) if r.case_id else None
+        if subject is not None and case is not None and case.number not in subject:
+            raise click.ClickException(f"keep the case tag [{case.number}] in the subject, so the researcher's answer "
+                                       "reaches the case.")
         if body is None and subject is None:
             click.echo("nothing changed.")
             return
@@ -273,7 +298,7 @@ def mails():
 
 @mails.command("list")
 @click.option("--status", type=click.Choice(["fetched", "processed", "duplicate", "ignored", "failed"]),
-              default=None, help="Only mails with this outcome.")
+              default=None, help="Only mails with this outcome (fetched: recorded, not yet processed).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def mails_list(obj: _Obj, status: str | None, as_json: bool):
@@ -286,8 +311,13 @@ def mails_list(obj: _Obj, status: str | None, as_json: bool):
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
+    if not rows:
+        click.echo(f"No mails with outcome {status}." if status else "No mails taken in yet.")
+        return
+    click.echo(f"{'#':<6} {'RECEIVED (SE)':<17} {'OUTCOME':<10} {'CASE':<14} WHAT HAPPENED")
     for r in rows:
-        click.echo(f"#{r['id']:<5} uid {r['uid']:<6} {r['status']:<10} {r['case'] or '-':<14} {r['outcome']}")
+        click.echo(f"#{r['id']:<5} {local(r['received_at']):<17} {r['status']:<10} {r['case'] or '-':<14} "
+                   f"{r['outcome']}")
 
 
 @main.command()
@@ -312,8 +342,11 @@ def inspect(obj: _Obj, files: tuple[Path, ...], as_json: bool):
         if "error" in r:
             click.echo(f"  {r['error']}")
             continue
-        click.echo(f"  from {r['from']}, language {r['language']}, track {r['track']}, state {r['state']}"
-                   + (", automatic mail" if r["auto_generated"] else ""))
+        if r["auto_generated"]:
+            click.echo(f"  from {r['from']}: automatic mail (auto-reply, bounce, list or our own): the daemon "
+                       "records it as ignored, opens no case and sends no reply")
+            continue
+        click.echo(f"  from {r['from']}, language {r['language']}, track {r['track']}, state {r['state']}")
         for a in r["attachments"]:
             also = f" +{','.join(a['also'])}" if a["also"] else ""
             unread = "" if a["readable"] else f"  UNREADABLE: {a['reason']}"
@@ -321,9 +354,11 @@ def inspect(obj: _Obj, files: tuple[Path, ...], as_json: bool):
             click.echo(f"  - {a['filename']}: {a['kind']}{also} {a['confidence']:.2f}{where}{unread}")
         for p in r["problems"]:
             click.echo(f"  ! {p['file']}: {p['reason']}")
-        for f in r["findings"]:
-            if f["status"] not in ("ok", "not_applicable"):
-                click.echo(f"  {f['status']:<13} {f['rule']}: {f['message_en']}")
+        shown = [f for f in r["findings"] if f["status"] not in ("ok", "not_applicable")]
+        for f in shown:
+            click.echo(f"  {f['status']:<13} {f['rule']}: {f['message_en']}")
+        click.echo(f"  {len(r['findings']) - len(shown)} other rule(s) ok or not applicable; --json shows every "
+                   "finding and the facts read from each document")
 
 
 @main.command()

@@ -309,7 +309,7 @@ def _describe(err) -> str:
         return f"{key}: required but not set. Fix: add it (see config.example.toml)."
     if err["type"] == "value_error" or re.search(r"password|url|key", key):
         return f"{key}: {msg}."  # never echo a value that may be a secret
-    return f"{key}: {msg} (got {err.get('input')!r})."
+    return f"{key}: {msg} (got {err.get('input')!r}). Fix: see config.example.toml for the expected value."
 
 
 def config_path(explicit: str | os.PathLike | None, environ: typing.Mapping[str, str] = os.environ) -> Path:
@@ -334,7 +334,11 @@ def load(explicit: str | os.PathLike | None = None, environ: typing.Mapping[str,
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        problems = "\n  ".join(_describe(e) for e in exc.errors())
+        from_env = {tuple(k.lower().removeprefix(ENV_PREFIX.lower()).split("__")): k for k in environ
+                     if k.startswith(ENV_PREFIX) and "__" in k}
+        problems = "\n  ".join(_describe(e) + (f" (set by {from_env[tuple(map(str, e['loc'][:2]))]})"
+                                                if tuple(map(str, e["loc"][:2])) in from_env else "")
+                                for e in exc.errors())
         raise ConfigError(f"{path}: the configuration has problems:\n  {problems}") from None
     base = path.resolve().parent
     # Relative paths in the file mean "next to the file", so the daemon works from any working directory.

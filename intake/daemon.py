@@ -40,6 +40,9 @@ class CycleReport:
 
 def open_context(config: Config) -> pipeline.Context:
     """Engine, schema and file store; raises StoreUnavailable or ConfigError with the fix."""
+    for name, section in (("imap", config.imap), ("smtp", config.smtp)):
+        if section.username and getattr(section, "auth", "password") == "password":
+            section.secret(name)  # a missing password file or variable is a configuration error: say so now
     try:
         keys = load_keys(config.store.key_file, config.store.key_env)
     except KeyError as exc:
@@ -223,7 +226,8 @@ def run_forever(config: Config, max_backoff: float = 300.0) -> None:
             known = isinstance(exc, (MailboxUnavailable, db.StoreUnavailable, SQLAlchemyError, IMAPClientError,
                                      OSError, BlobError))
             reason = _short(exc) if known else f"unexpected error ({type(exc).__name__})"
-            log.error("%s; retrying in %.0f s", reason, delay, exc_info=not known and config.log.level == "DEBUG")
+            log.error("%s Retrying in %.0f s.", reason.rstrip(".") + ".", delay,
+                      exc_info=not known and config.log.level == "DEBUG")
             end = time.monotonic() + delay
             while not stop.requested and time.monotonic() < end:
                 time.sleep(min(1.0, end - time.monotonic()))

@@ -269,7 +269,8 @@ def _queue_replies(s: Session, ctx: Context, case: Case, record: InboundMail, ma
             from_address=cfg.smtp.from_address, in_reply_to=mail.message_id, references=mail.references,
             status=status, tag=case_tag(case.number), number=case.number, title=case.title, name=mail.from_name,
             files=[d.filename for d in s.exec(select(Attachment).where(Attachment.mail_id == record.id)).all()],
-            complete=case.state == "complete", missing=items.asks(blocking, lang), pending=items.asks(pending, lang))
+            complete=case.state == "complete", request_follows="supplement_request" in replies,
+            missing=items.asks(blocking, lang), pending=items.asks(pending, lang))
         if reply_type == "supplement_request":
             out.items = json.dumps(sorted(f.rule for f in blocking))
         if held:

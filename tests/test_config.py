@@ -97,6 +97,11 @@ def test_password_sources_are_read_when_needed(tmp_path):
                                       environ={}))
 
 
+def test_a_bad_value_from_the_environment_names_the_variable(tmp_path):
+    with pytest.raises(ConfigError, match=r"imap.port: .* \(set by HALSODATA_IMAP__PORT\)"):
+        load(_write(tmp_path), environ={"HALSODATA_IMAP__PORT": "abc"})
+
+
 def test_operator_variables_with_the_prefix_are_not_configuration_keys(tmp_path):
     """HALSODATA_STORE_KEY is the documented key_env example; it must not stop the program."""
     config = load(_write(tmp_path), environ={"HALSODATA_STORE_KEY": "x", "HALSODATA_TEST_PG": "y"})

@@ -38,5 +38,5 @@ def test_daemon_answers_new_mail_and_reconnects_after_an_imap_restart(mailbox, s
     finally:
         out = _stop(proc)
     assert proc.returncode == 0, out
-    assert "IDLE" in out and "retrying in" in out and "stopped" in out
+    assert "IDLE" in out and "Retrying in" in out and "stopped" in out
     assert "anna.lindqvist" not in out and "b@uni.example" not in out  # no addresses in the log

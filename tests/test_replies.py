@@ -241,6 +241,24 @@ def test_coordinator_approves_edits_and_rejects(mailbox, smtp_sink, make_config)
     assert rejected.exit_code != 0 and "already sent" in rejected.output
 
 
+def test_coordinator_commands_refuse_what_would_hurt(mailbox, smtp_sink, make_config):
+    config = make_config(extra='[outbox]\nrequire_approval = ["supplement_request"]\n')
+    mailbox.deliver(MAILBOX_USER, factory.mail())
+    daemon.run_once(config)
+    run, cfg = CliRunner().invoke, ["--config", str(config.source)]
+    [waiting] = json.loads(run(main, [*cfg, "outbox", "list", "--status", "pending_approval", "--json"]).output)
+    untagged = run(main, [*cfg, "outbox", "edit", str(waiting["id"]), "--subject", "Komplettering"])
+    assert untagged.exit_code != 0 and "keep the case tag" in untagged.output
+    tagged = run(main, [*cfg, "outbox", "edit", str(waiting["id"]), "--subject",
+                        f"[{waiting['case']}] Komplettering behövs"])  # no editor opens for a subject alone
+    assert tagged.exit_code == 0, tagged.output
+    assert run(main, [*cfg, "outbox", "reject", str(waiting["id"]), "--reason", "dubblett"]).exit_code == 0
+    again = run(main, [*cfg, "outbox", "reject", str(waiting["id"])])
+    assert again.exit_code != 0 and "already rejected (rejected: dubblett)" in again.output
+    wrong_state = run(main, [*cfg, "cases", "list", "--state", "bogus"])
+    assert wrong_state.exit_code != 0 and "incomplete" in wrong_state.output
+
+
 def test_a_copy_of_each_reply_goes_to_the_sent_folder(mailbox, smtp_sink, make_config):
     config = make_config()
     config.imap.sent_folder = "Sent"

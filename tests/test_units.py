@@ -109,7 +109,8 @@ def test_replies_refuse_line_breaks_in_headers_and_mask_identity_numbers():
         compose.header_safe("x@y.example\r\nBcc: everyone@example.org")
     subject, body = compose.render("acknowledgment", "sv", tag="[HD-2026-0001]", number="HD-2026-0001",
                                    title="Patient 19121212-1212", name="Anna",
-                                   files=["lista 19121212-1212.xlsx"], complete=False)
+                                   files=["lista 19121212-1212.xlsx"], complete=False,
+                                   request_follows=False)
     assert "19121212-1212" not in subject + body
 
 
