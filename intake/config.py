@@ -26,6 +26,23 @@ class ConfigError(Exception):
     """The configuration cannot be used; the message names each key and how to fix it."""
 
 
+def read_secret(key: str, file: Path | None, env: str | None, what: str) -> str | None:
+    """A secret from `<key>_file` or `<key>_env`, read when needed so a rotated one is picked up; None if neither."""
+    if file is not None:
+        try:
+            return file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{key}_file: cannot read {file} ({exc.strerror}). Fix: point it at a readable file "
+                              f"holding only {what}.") from exc
+    if env is not None:
+        value = os.environ.get(env)
+        if value is None:
+            raise ConfigError(f"{key}_env: the environment variable {env} is not set. Fix: export it before "
+                              "starting halsodata.")
+        return value
+    return None
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
@@ -59,19 +76,8 @@ class _Credentials(_Section):
         """The password, read at the moment it is needed so files and variables may change between runs."""
         if self.password is not None:
             return self.password.get_secret_value()
-        if self.password_file is not None:
-            try:
-                return self.password_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(f"{section}.password_file: cannot read {self.password_file} ({exc.strerror}). "
-                                  "Fix: point it at a readable file holding only the password.") from exc
-        if self.password_env is not None:
-            value = os.environ.get(self.password_env)
-            if value is None:
-                raise ConfigError(f"{section}.password_env: the environment variable {self.password_env} "
-                                  "is not set. Fix: export it before starting halsodata.")
-            return value
-        return ""
+        value = read_secret(f"{section}.password", self.password_file, self.password_env, "the password")
+        return value or ""
 
 
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
@@ -158,17 +164,9 @@ class OAuthConfig(_Section):
 
     def client_secret(self) -> str:
         """The client secret, read when a token is needed so a rotated secret is picked up."""
-        if self.client_secret_file is not None:
-            try:
-                return self.client_secret_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(f"oauth.client_secret_file: cannot read {self.client_secret_file} ({exc.strerror})."
-                                  " Fix: point it at a readable file holding only the client secret.") from exc
-        if self.client_secret_env is not None:
-            value = os.environ.get(self.client_secret_env)
-            if value is None:
-                raise ConfigError(f"oauth.client_secret_env: the environment variable {self.client_secret_env} "
-                                  "is not set. Fix: export it before starting halsodata.")
+        value = read_secret("oauth.client_secret", self.client_secret_file, self.client_secret_env,
+                            "the client secret")
+        if value is not None:
             return value
         raise ConfigError("oauth: no client secret. Fix: set [oauth] client_secret_file (recommended) or "
                           "client_secret_env.")
