@@ -161,6 +161,43 @@ def cases_show(obj: _Obj, number: str, as_json: bool):
         click.echo(f"    {r['subject']}")
 
 
+@main.group(name="db")
+def db_group():
+    """The database schema: status and upgrade (Alembic migrations)."""
+
+
+def _bare_engine(obj: _Obj):
+    from store import db as store_db
+    engine = store_db.make_engine(obj.config.store.url)
+    try:
+        store_db.check(engine)
+    except store_db.StoreUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    return engine
+
+
+@db_group.command("status")
+@click.pass_obj
+def db_status(obj: _Obj):
+    """Show the database's schema revision and the one this version needs."""
+    from store import migrate
+    engine = _bare_engine(obj)
+    now, want = migrate.current(engine), migrate.head()
+    click.echo(f"database revision: {now or 'none'}\nthis version needs: {want}\n"
+               + ("up to date" if now == want else "out of date: run `halsodata db upgrade` (after a backup)"))
+
+
+@db_group.command("upgrade")
+@click.pass_obj
+def db_upgrade(obj: _Obj):
+    """Bring the database schema up to this version (back up the database first)."""
+    from store import migrate
+    engine = _bare_engine(obj)
+    before = migrate.current(engine)
+    migrate.upgrade(engine)
+    click.echo(f"database schema upgraded from {before or 'empty'} to {migrate.head()}")
+
+
 @main.group()
 def outbox():
     """Replies waiting for approval, queued or sent: list, show, approve, edit, reject."""

@@ -20,7 +20,7 @@ from intake.config import Config, ConfigError
 from intake.mailbox import Mailbox, MailboxUnavailable
 from intake.receive import known_uids, record
 from outbox import reminders, send
-from store import db
+from store import db, migrate
 from store.blobs import BlobError, BlobStore, load_keys
 from store.db import session_scope
 from store.models import InboundMail, utcnow
@@ -49,7 +49,10 @@ def open_context(config: Config) -> pipeline.Context:
         raise ConfigError(exc.args[0]) from None
     engine = db.make_engine(config.store.url)
     db.check(engine)
-    db.init_schema(engine)
+    try:
+        migrate.ensure(engine)
+    except migrate.StoreOutdated as exc:
+        raise ConfigError(str(exc)) from None
     try:
         config.store.files.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:

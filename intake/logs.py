@@ -9,7 +9,7 @@ import sys
 from intake import pnr
 
 
-QUIET = ("imapclient", "aiosmtplib", "mailparser", "sqlalchemy", "apscheduler", "pypdf", "pdfminer",
+QUIET = ("imapclient", "aiosmtplib", "mailparser", "sqlalchemy", "apscheduler", "alembic", "pypdf", "pdfminer",
          "PIL", "extract_msg", "tnefparse", "asyncio")
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 from store import models  # noqa: F401  (registers the tables)
 
@@ -41,14 +41,6 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
-
-
-def init_schema(engine: Engine) -> None:
-    """Create missing tables. Schema changes of existing tables go through migrations."""
-    try:
-        SQLModel.metadata.create_all(engine)
-    except SQLAlchemyError as exc:
-        raise StoreUnavailable(describe(exc, engine)) from exc
 
 
 def check(engine: Engine) -> None:

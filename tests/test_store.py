@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from store import db
+from store import db, migrate
 from store.blobs import BlobError, BlobStore, load_keys, new_key
 from store.db import session_scope
 from store.models import Case, InboundMail, utcnow
@@ -19,7 +19,7 @@ from store.numbering import format_number, next_seq
 @pytest.fixture
 def engine(store_url):
     engine = db.make_engine(store_url)
-    db.init_schema(engine)
+    migrate.upgrade(engine)  # the schema as production gets it: through the migrations
     yield engine
     engine.dispose()
 
