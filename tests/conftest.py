@@ -19,8 +19,24 @@ MAILBOX_USER = "intake@halsodata.test"
 MAILBOX_PASSWORD = "intake-secret"
 FROM_ADDRESS = "halsodata@region.test"
 PG_ADMIN_URL = os.environ.get("HALSODATA_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-# The read-only reference folder beside the clone (as CI lays it out); HALSODATA_SHARED points elsewhere.
-SHARED = Path(os.environ.get("HALSODATA_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
+def _shared() -> Path:
+    """The read-only reference folder: $HALSODATA_SHARED, else beside this clone (as CI lays it out), else
+    beside the repository this one was cloned from (a scratch clone in /tmp of a work tree)."""
+    if os.environ.get("HALSODATA_SHARED"):
+        return Path(os.environ["HALSODATA_SHARED"])
+    repo = Path(__file__).resolve().parents[1]
+    beside = repo.parent / "shared"
+    if beside.is_dir():
+        return beside
+    import subprocess
+    origin = subprocess.run(["git", "-C", str(repo), "config", "--get", "remote.origin.url"],
+                            capture_output=True, text=True).stdout.strip()
+    if origin and Path(origin).is_dir() and (Path(origin).resolve().parent / "shared").is_dir():
+        return Path(origin).resolve().parent / "shared"
+    return beside
+
+
+SHARED = _shared()
 
 
 def pytest_configure(config):
