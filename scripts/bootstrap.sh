@@ -20,6 +20,12 @@ if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then
   if [ -d /run/systemd/system ]; then $SUDO systemctl disable --now dovecot >/dev/null 2>&1 || true; fi
 fi
 
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing Chromium (headless browser for the web dashboard's tests and screenshots) from the OS packages"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv"

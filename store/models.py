@@ -28,6 +28,8 @@ class Case(SQLModel, table=True):
     language: str = "sv"
     opened_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    closed_at: datetime | None = None  # set when a coordinator moves the case to `closed`; retention counts from it
+    purged_at: datetime | None = None  # mails, attachments and bodies deleted after the retention period
 
 
 class CaseCounter(SQLModel, table=True):
@@ -91,6 +93,8 @@ class Attachment(SQLModel, table=True):
     readable: bool = True
     reason: str | None = None
     pnr_count: int = 0
+    # "product" when classification chose the kind; "coordinator" when a person corrected it (never overwritten)
+    kind_source: str = "product"
 
 
 class Finding(SQLModel, table=True):
@@ -132,3 +136,39 @@ class OutboxMail(SQLModel, table=True):
     attempts: int = 0
     sent_at: datetime | None = None
     last_error: str = ""
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what and when: every coordinator action (and sign-in) in the web view and the CLI."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor: str  # the coordinator's user name, "cli:<os user>", or "halsodata" for the product itself
+    action: str  # e.g. "outbox.approve", "case.state", "attachment.kind", "signin", "case.purge"
+    case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
+    target: str = ""  # e.g. "outbox:12", "attachment:40"
+    detail: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))  # JSON: from/to, note
+
+
+class UserAccount(SQLModel, table=True):
+    """A coordinator's local account for the web view (when sign-in is not delegated to a reverse proxy)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, index=True)
+    display_name: str = ""
+    password_hash: str = ""  # argon2id; never the password
+    language: str = "sv"
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+    last_signin_at: datetime | None = None
+
+
+class ServiceStatus(SQLModel, table=True):
+    """A running daemon's heartbeat: the health endpoint, `doctor` and the web view read it from here."""
+
+    name: str = Field(primary_key=True)  # "<host>:<pid>"
+    started_at: datetime = Field(default_factory=utcnow)
+    last_poll_at: datetime | None = None  # the last time the mailbox was read successfully
+    last_error: str = ""
+    last_error_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -45,3 +45,33 @@ def test_db_commands(make_config):
     assert out.exit_code == 0 and f"from empty to {migrate.head()}" in out.output
     out = run(main, ["--config", str(config.source), "db", "status"])
     assert "up to date" in out.output
+
+
+def test_upgrading_from_the_previous_schema_keeps_the_data(store_url):
+    """A database made by the previous release (revision 0001, with cases and attachments) upgrades in place."""
+    engine = db.make_engine(store_url)
+    migrate.upgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO \"case\" (number, year, seq, state, track, researcher, researcher_name, title, "
+                          "language, opened_at, updated_at) VALUES ('HD-2026-0007', 2026, 7, 'incomplete', "
+                          "'personal_data', 'forskare@example.se', '', 'Studie', 'sv', '2026-11-01 08:00:00', "
+                          "'2026-11-02 08:00:00')"))
+        conn.execute(text("INSERT INTO inboundmail (account, folder, uidvalidity, uid, sha256, size, fetched_at, "
+                          "status, outcome, leave_in_mailbox, \"references\", auto_generated, body_text, pnr_count, "
+                          "authentication_results, problems, signatures, from_address, from_name, subject) VALUES "
+                          "('a', 'INBOX', 1, 1, 'ab', 10, '2026-11-01 08:00:00', 'processed', '', false, '', false, "
+                          "'', 0, '[]', '[]', '[]', 'forskare@example.se', '', 'Ansökan')"))
+        conn.execute(text("INSERT INTO attachment (mail_id, filename, content_type, size, sha256, kind, also, "
+                          "confidence, evidence, fields, readable, pnr_count) SELECT id, 'plan.pdf', "
+                          "'application/pdf', 5, 'cd', 'research_plan', '[]', 0.9, '[]', '{}', true, 0 "
+                          "FROM inboundmail"))
+    assert migrate.current(engine) == "0001"
+    migrate.upgrade(engine)
+    assert migrate.current(engine) == migrate.head() != "0001"
+    with engine.connect() as conn:
+        case = conn.execute(text("SELECT number, state, closed_at, purged_at FROM \"case\"")).one()
+        attachment = conn.execute(text("SELECT filename, kind, kind_source FROM attachment")).one()
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert tuple(case) == ("HD-2026-0007", "incomplete", None, None)
+    assert tuple(attachment) == ("plan.pdf", "research_plan", "product")
+    assert diff == []
