@@ -234,6 +234,51 @@ class LogConfig(_Section):
     format: Literal["text", "json"] = "text"
 
 
+class WebConfig(_Section):
+    """The coordinators' web view (`halsodata web`): where it listens, how people sign in, the session cookie."""
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    # "local": accounts made with `halsodata users add`; "proxy": a reverse proxy that has signed the person in
+    # passes the user name in proxy_header, honoured only from trusted_proxies.
+    auth: Literal["local", "proxy"] = "local"
+    proxy_header: str = "X-Remote-User"
+    trusted_proxies: list[str] = Field(default_factory=list, description="addresses or networks (CIDR)")
+    secret_file: Path | None = None
+    secret_env: str | None = None
+    secure_cookies: bool = True
+    session_hours: int = Field(10, ge=1, le=24 * 14)
+    language: Literal["sv", "en"] = "sv"
+
+    @model_validator(mode="after")
+    def _usable(self):
+        import ipaddress
+        if self.secret_file is not None and self.secret_env is not None:
+            raise ValueError("set only one of secret_file, secret_env")
+        for net in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {net!r} is not an IP address or network (e.g. 127.0.0.1 or "
+                                 "10.0.0.0/24)") from None
+        if self.auth == "proxy" and not self.trusted_proxies:
+            raise ValueError("auth = \"proxy\" needs trusted_proxies: the reverse proxy's address(es), so nobody "
+                             "else can claim a user name by sending the header")
+        if not re.fullmatch(r"[A-Za-z0-9-]+", self.proxy_header):
+            raise ValueError("proxy_header must be a header name such as X-Remote-User")
+        return self
+
+    def secret(self) -> str:
+        """The key that signs session cookies, read at start-up."""
+        value = read_secret("web.secret", self.secret_file, self.secret_env, "the session secret")
+        if not value:
+            raise ConfigError("web: no session secret. Fix: create one with `halsodata keygen --out "
+                              "/etc/halsodata/web.secret` and set [web] secret_file to it (or secret_env).")
+        if len(value) < 16:
+            raise ConfigError("web: the session secret is shorter than 16 characters. Fix: create one with "
+                              "`halsodata keygen --out FILE`.")
+        return value
+
+
 class Config(_Section):
     imap: ImapConfig = Field(default_factory=ImapConfig)
     smtp: SmtpConfig
@@ -245,6 +290,7 @@ class Config(_Section):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     oauth: OAuthConfig = Field(default_factory=OAuthConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     source: Path | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
@@ -351,6 +397,8 @@ def load(explicit: str | os.PathLike | None = None, environ: typing.Mapping[str,
             section.ca_file = base / section.ca_file
     if config.oauth.client_secret_file is not None and not config.oauth.client_secret_file.is_absolute():
         config.oauth.client_secret_file = base / config.oauth.client_secret_file
+    if config.web.secret_file is not None and not config.web.secret_file.is_absolute():
+        config.web.secret_file = base / config.web.secret_file
     if config.store.url.startswith("sqlite:///") and not config.store.url.startswith("sqlite:////"):
         rel = config.store.url.removeprefix("sqlite:///")
         if rel and rel != ":memory:":
