@@ -17,7 +17,7 @@ from outbox.send import SmtpUnavailable
 from store import db
 from store.blobs import new_key
 from store.db import session_scope
-from store.models import Case, InboundMail, OutboxMail, utcnow
+from store.models import Case, InboundMail, OutboxMail, UserAccount
 
 log = logging.getLogger("halsodata")
 
@@ -210,13 +210,6 @@ def _reply(session, reply_id: int):
     return reply
 
 
-def _change(session, reply_id: int, allowed: tuple[str, ...], **values) -> bool:
-    """Change a reply only if it is still in one of the allowed states (the daemon may claim it meanwhile)."""
-    from sqlalchemy import update
-    return session.execute(update(OutboxMail).where(OutboxMail.id == reply_id, OutboxMail.status.in_(allowed))
-                           .values(**values)).rowcount == 1
-
-
 @outbox.command("list")
 @click.option("--status", type=click.Choice(["pending_approval", "queued", "sending", "sent", "failed", "rejected",
                                              "bounced"]), default=None, help="Only replies with this status.")
@@ -260,13 +253,12 @@ def outbox_show(obj: _Obj, reply_id: int):
 @click.pass_obj
 def outbox_approve(obj: _Obj, reply_id: int):
     """Let a reply that waits for approval go out with the next send."""
-    with session_scope(_engine(obj)) as s:
-        r = _reply(s, reply_id)
-        # a conditional update: the daemon may be claiming the reply at this very moment
-        if not _change(s, reply_id, ("pending_approval", "failed"), status="queued", next_attempt_at=utcnow(),
-                       note=f"approved {utcnow().isoformat()}"):
-            raise click.ClickException(f"reply #{reply_id} is {r.status}; only waiting or failed replies can be "
-                                       "approved.")
+    from intake import actions
+    try:
+        with session_scope(_engine(obj)) as s:
+            actions.approve_reply(s, actions.cli_actor(), reply_id)
+    except actions.ActionRefused as exc:
+        raise click.ClickException(exc.en) from None
     click.echo(f"reply #{reply_id} approved; it goes out with the next send (the daemon, or `halsodata run --once`).")
 
 
@@ -276,13 +268,12 @@ def outbox_approve(obj: _Obj, reply_id: int):
 @click.pass_obj
 def outbox_reject(obj: _Obj, reply_id: int, reason: str):
     """Never send this reply."""
-    with session_scope(_engine(obj)) as s:
-        r = _reply(s, reply_id)
-        if r.status == "rejected":
-            raise click.ClickException(f"reply #{reply_id} is already rejected ({r.note}).")
-        if not _change(s, reply_id, ("pending_approval", "queued", "failed", "bounced"), status="rejected",
-                       note=f"rejected: {reason}" if reason else "rejected"):
-            raise click.ClickException(f"reply #{reply_id} is already {r.status}.")
+    from intake import actions
+    try:
+        with session_scope(_engine(obj)) as s:
+            actions.reject_reply(s, actions.cli_actor(), reply_id, reason)
+    except actions.ActionRefused as exc:
+        raise click.ClickException(exc.en) from None
     click.echo(f"reply #{reply_id} rejected.")
 
 
@@ -294,37 +285,27 @@ def outbox_reject(obj: _Obj, reply_id: int, reason: str):
 @click.pass_obj
 def outbox_edit(obj: _Obj, reply_id: int, body_file, subject: str | None):
     """Change a reply's text before approving it; the reply then waits for approval."""
-    from intake import pnr
-    from outbox.compose import header_safe
-    with session_scope(_engine(obj)) as s:
+    from intake import actions
+    engine = _engine(obj)
+    with session_scope(engine) as s:
         r = _reply(s, reply_id)
-        if r.status not in ("pending_approval", "queued", "failed"):
+        if r.status not in actions.EDITABLE:
             raise click.ClickException(f"reply #{reply_id} is {r.status} and can no longer be changed.")
-        if body_file is not None:
-            body = body_file.read()
-        elif subject is None:
-            body = click.edit(r.body)
-        else:
-            body = None  # only the subject changes: no editor needed
-        case = s.get(Case, r.case_id) if r.case_id else None
-        if subject is not None and case is not None and case.number not in subject:
-            raise click.ClickException(f"keep the case tag [{case.number}] in the subject, so the researcher's answer "
-                                       "reaches the case.")
-        if body is None and subject is None:
-            click.echo("nothing changed.")
-            return
-        if pnr.find(f"{body or ''}\n{subject or ''}"):
-            raise click.ClickException("the text contains a personal identity number; remove it first.")
-        changes = {"status": "pending_approval", "auto_submitted": False, "note": "edited by a coordinator"}
-        if body is not None:
-            changes["body"] = body if body.endswith("\n") else body + "\n"
-        if subject is not None:
-            try:
-                changes["subject"] = header_safe(subject)
-            except ValueError:
-                raise click.ClickException("the subject must be one line without \"=?\".") from None
-        if not _change(s, reply_id, ("pending_approval", "queued", "failed"), **changes):
-            raise click.ClickException(f"reply #{reply_id} was just sent or claimed and can no longer be changed.")
+        current = r.body
+    if body_file is not None:
+        body = body_file.read()
+    elif subject is None:
+        body = click.edit(current)  # outside any transaction: the editor may stay open for a while
+    else:
+        body = None  # only the subject changes: no editor needed
+    if body is None and subject is None:
+        click.echo("nothing changed.")
+        return
+    try:
+        with session_scope(engine) as s:
+            actions.edit_reply(s, actions.cli_actor(), reply_id, body=body, subject=subject)
+    except actions.ActionRefused as exc:
+        raise click.ClickException(exc.en) from None
     click.echo(f"reply #{reply_id} changed; approve it with `halsodata outbox approve {reply_id}`.")
 
 
@@ -414,6 +395,141 @@ def keygen(out: Path | None):
     out.touch(mode=0o600)
     out.write_text(key + "\n")
     click.echo(f"wrote a new key to {out}")
+
+
+@main.command()
+@click.option("--host", default=None, help="Listen on this address instead of [web] host.")
+@click.option("--port", type=int, default=None, help="Listen on this port instead of [web] port.")
+@click.pass_obj
+def web(obj: _Obj, host: str | None, port: int | None):
+    """The coordinators' web view: cases, documents, findings, replies to approve (see [web])."""
+    import uvicorn
+    from intake.web import create_app
+    config = obj.config
+    try:
+        app = create_app(config)
+    except (db.StoreUnavailable, config_mod.ConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
+    host, port = host or config.web.host, port or config.web.port
+    click.echo(f"halsodata web on http://{host}:{port}/ (sign-in: {config.web.auth})", err=True)
+    # proxy_headers off: the peer address must be the real one, the proxy header is trusted by it alone
+    uvicorn.run(app, host=host, port=port, proxy_headers=False, server_header=False, log_level="warning")
+
+
+@main.group()
+def users():
+    """Coordinators' accounts for the web view: add, list, disable, enable, password."""
+
+
+def _new_password(name: str) -> str:
+    from intake.web.auth import MIN_PASSWORD
+    if sys.stdin.isatty():
+        password = click.prompt(f"password for {name}", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")  # e.g. from a password manager: one line
+    if len(password) < MIN_PASSWORD:
+        raise click.ClickException(f"the password must have at least {MIN_PASSWORD} characters; nothing changed.")
+    return password
+
+
+def _account(session, name: str) -> UserAccount:
+    user = session.exec(select(UserAccount).where(UserAccount.username == name)).first()
+    if user is None:
+        raise click.ClickException(f"no account {name!r}. `halsodata users list` shows the accounts.")
+    return user
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--display-name", default="", help="The name shown in the web view and the audit log.")
+@click.option("--language", type=click.Choice(["sv", "en"]), default="sv", help="The interface's language.")
+@click.pass_obj
+def users_add(obj: _Obj, name: str, display_name: str, language: str):
+    """Add an account; the password is asked for (or read as one line from standard input)."""
+    from intake import actions
+    from intake.web.auth import hash_password
+    name = name.strip()
+    if not name or len(name) > 100 or any(c.isspace() for c in name):
+        raise click.ClickException("the user name must be one word of at most 100 characters, e.g. anna.berg.")
+    engine = _engine(obj)
+    with session_scope(engine) as s:
+        if s.exec(select(UserAccount).where(UserAccount.username == name)).first() is not None:
+            raise click.ClickException(f"account {name!r} exists; `halsodata users password {name}` sets a new "
+                                       "password.")
+    password_hash = hash_password(_new_password(name))
+    with session_scope(engine) as s:
+        s.add(UserAccount(username=name, display_name=display_name, password_hash=password_hash, language=language))
+        actions.audit(s, actions.cli_actor(), "user.add", target=f"user:{name}")
+    click.echo(f"account {name} added; it signs in at the web view (`halsodata web`).")
+
+
+@users.command("password")
+@click.argument("name")
+@click.pass_obj
+def users_password(obj: _Obj, name: str):
+    """Set a new password for an account (asked for, or read as one line from standard input)."""
+    from intake import actions
+    from intake.web.auth import hash_password
+    engine = _engine(obj)
+    with session_scope(engine) as s:
+        _account(s, name)
+    password_hash = hash_password(_new_password(name))
+    with session_scope(engine) as s:
+        _account(s, name).password_hash = password_hash
+        actions.audit(s, actions.cli_actor(), "user.password", target=f"user:{name}")
+    click.echo(f"new password set for {name}.")
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (times in UTC).")
+@click.pass_obj
+def users_list(obj: _Obj, as_json: bool):
+    """List the accounts, whether they may sign in, and when they last did."""
+    with session_scope(_engine(obj)) as s:
+        rows = [{"username": u.username, "display_name": u.display_name, "language": u.language, "active": u.active,
+                 "local_password": bool(u.password_hash),
+                 "created_at": u.created_at.isoformat() if u.created_at else None,
+                 "last_signin_at": u.last_signin_at.isoformat() if u.last_signin_at else None}
+                for u in s.exec(select(UserAccount).order_by(UserAccount.username)).all()]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("No accounts yet. `halsodata users add NAME` adds one.")
+        return
+    width = max(len(r["username"]) for r in rows)
+    click.echo(f"{'USER':<{width}} {'ACTIVE':<8} {'LANG':<5} {'LAST SIGN-IN (SE)':<18} NAME")
+    for r in rows:
+        click.echo(f"{r['username']:<{width}} {'yes' if r['active'] else 'no':<8} {r['language']:<5} "
+                   f"{local(r['last_signin_at']):<18} {r['display_name']}")
+
+
+def _set_active(obj: _Obj, name: str, active: bool) -> None:
+    from intake import actions
+    with session_scope(_engine(obj)) as s:
+        user = _account(s, name)
+        if user.active == active:
+            raise click.ClickException(f"account {name} is already {'enabled' if active else 'disabled'}.")
+        user.active = active
+        actions.audit(s, actions.cli_actor(), "user.enable" if active else "user.disable", target=f"user:{name}")
+
+
+@users.command("disable")
+@click.argument("name")
+@click.pass_obj
+def users_disable(obj: _Obj, name: str):
+    """Stop an account from signing in; its open sessions end at their next request."""
+    _set_active(obj, name, False)
+    click.echo(f"account {name} disabled.")
+
+
+@users.command("enable")
+@click.argument("name")
+@click.pass_obj
+def users_enable(obj: _Obj, name: str):
+    """Let a disabled account sign in again."""
+    _set_active(obj, name, True)
+    click.echo(f"account {name} enabled.")
 
 
 if __name__ == "__main__":
