@@ -229,6 +229,27 @@ class LimitsConfig(_Section):
     max_message_bytes: int = Field(50 * 1024 * 1024, ge=1024)
 
 
+class MetricsConfig(_Section):
+    """The daemon's Prometheus metrics (/metrics) and health (/health) endpoint."""
+    enabled: bool = False
+    listen: str = "127.0.0.1:9464"
+    stall_after: int = Field(1800, ge=10, description="seconds without a successful poll, or an unprocessed "
+                                                      "mail waiting, before /health answers 503")
+
+    @model_validator(mode="after")
+    def _listen_address(self):
+        self.address  # noqa: B018 - raises with the fix when listen is not HOST:PORT
+        return self
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, sep, port = self.listen.rpartition(":")
+        host = host.strip("[]")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"listen must be HOST:PORT, e.g. 127.0.0.1:9464 or [::1]:9464 (got {self.listen!r})")
+        return host, int(port)
+
+
 class LogConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -290,6 +311,7 @@ class Config(_Section):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     oauth: OAuthConfig = Field(default_factory=OAuthConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     source: Path | None = Field(None, exclude=True)
 
@@ -301,6 +323,17 @@ class Config(_Section):
                              "client_id and client_secret_file (or client_secret_env)")
         for name in ("imap", "smtp"):
             getattr(self, name)._oauth = self.oauth
+        return self
+
+    @model_validator(mode="after")
+    def _stall_after_longer_than_a_wait(self):
+        # The daemon reads the mailbox at least once per IDLE period (or poll interval); a shorter threshold
+        # would call a healthy, idle daemon stalled.
+        longest = max(self.imap.idle_timeout, self.imap.poll_interval)
+        if self.metrics.stall_after <= longest:
+            raise ValueError(f"[metrics] stall_after ({self.metrics.stall_after} s) must be longer than [imap] "
+                             f"idle_timeout and poll_interval ({longest} s): the daemon reads the mailbox only "
+                             f"that often while no mail arrives. Fix: set stall_after to at least {longest * 2}")
         return self
 
 
