@@ -10,7 +10,8 @@ import typing
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator,
+                      model_validator)
 
 from rules.base import RulesConfig
 
@@ -225,6 +226,30 @@ class RemindersConfig(_Section):
     check_minutes: int = Field(60, ge=1, description="how often the daemon looks for due reminders")
 
 
+class CoordinatorsConfig(_Section):
+    """Mail to the coordinators: a triage summary when a case is opened or changes, and a daily digest."""
+    addresses: list[str] = Field(default_factory=list, description="where summaries and the digest go; empty: none")
+    summary_events: list[Literal["opened", "changed"]] = Field(default_factory=lambda: ["opened", "changed"])
+    language: Literal["sv", "en"] = "sv"
+    digest: bool = True
+    digest_time: str = Field("07:00", description="HH:MM, Swedish time")
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        bad = [a for a in value if "@" not in a or any(c in a for c in ",\r\n")]
+        if bad:
+            raise ValueError("each address must be one mail address, e.g. [\"halsodata-handlaggare@region.example\"]")
+        return value
+
+    @field_validator("digest_time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError("digest_time must be HH:MM in Swedish time, e.g. \"07:00\"")
+        return value
+
+
 class LimitsConfig(_Section):
     max_message_bytes: int = Field(50 * 1024 * 1024, ge=1024)
 
@@ -308,6 +333,7 @@ class Config(_Section):
     rules: RulesConfig = Field(default_factory=RulesConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     reminders: RemindersConfig = Field(default_factory=RemindersConfig)
+    coordinators: CoordinatorsConfig = Field(default_factory=CoordinatorsConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     oauth: OAuthConfig = Field(default_factory=OAuthConfig)
