@@ -18,6 +18,7 @@ from sqlmodel import select
 from intake import pipeline
 from intake.config import Config, ConfigError
 from intake.mailbox import Mailbox, MailboxUnavailable
+from intake.metrics import Monitor
 from intake.receive import known_uids, record
 from outbox import reminders, send
 from store import db, migrate
@@ -208,6 +209,7 @@ def run_forever(config: Config, max_backoff: float = 300.0) -> None:
     delay = 1.0
     ctx = None
     scheduler = None
+    monitor = Monitor(config)  # the heartbeat in the database; /metrics and /health when enabled
     while not stop.requested:
         try:
             if ctx is None:
@@ -220,7 +222,9 @@ def run_forever(config: Config, max_backoff: float = 300.0) -> None:
                         cycle(ctx, mailbox)
                     except send.SmtpUnavailable as exc:
                         log.error("%s", exc)  # intake goes on; replies wait in the outbox
+                        monitor.failed(str(exc))
                     delay = 1.0  # only a whole cycle proves the trouble is over
+                    monitor.polled()
                     period = config.imap.idle_timeout if mailbox.has_idle else config.imap.poll_interval
                     mailbox.wait(period, should_stop=lambda: stop.requested)
         except ConfigError:
@@ -231,10 +235,12 @@ def run_forever(config: Config, max_backoff: float = 300.0) -> None:
             reason = _short(exc) if known else f"unexpected error ({type(exc).__name__})"
             log.error("%s Retrying in %.0f s.", reason.rstrip(".") + ".", delay,
                       exc_info=not known and config.log.level == "DEBUG")
+            monitor.failed(reason)
             end = time.monotonic() + delay
             while not stop.requested and time.monotonic() < end:
                 time.sleep(min(1.0, end - time.monotonic()))
             delay = min(delay * 2, max_backoff)
     if scheduler is not None:
         scheduler.shutdown(wait=False)
+    monitor.close()
     log.info("stopped")
