@@ -20,7 +20,7 @@ from intake.config import Config, ConfigError
 from intake.mailbox import Mailbox, MailboxUnavailable
 from intake.metrics import Monitor
 from intake.receive import known_uids, record
-from outbox import reminders, send
+from outbox import digest, reminders, send, summary
 from store import db, migrate
 from store.blobs import BlobError, BlobStore, load_keys
 from store.db import session_scope
@@ -152,6 +152,11 @@ def cycle(ctx: pipeline.Context, mailbox: Mailbox, now: datetime | None = None) 
         reminders.run(ctx.engine, ctx.config, now)
     except Exception as exc:  # reminders must never keep replies from going out
         log.error("reminder check failed: %s", _short(exc))
+    try:
+        summary.queue_due(ctx.engine, ctx.config, now)
+        digest.queue_due(ctx.engine, ctx.config, now)
+    except Exception as exc:  # mail to the coordinators must never keep replies from going out
+        log.error("coordinators' summary or digest check failed: %s", _short(exc))
     send_due(ctx, report, now, mailbox)
     if report.taken_in or report.sent:
         log.info("cycle: %s taken in, %s processed (%s failed), %s filed away, %s replies sent",
