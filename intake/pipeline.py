@@ -20,6 +20,7 @@ from intake.config import Config
 from intake.matching import case_tag, find_case, tag_pattern
 from intake.parse import ParseError, ParsedMail, parse
 from outbox import compose, decide, items
+from outbox.summary import COORDINATOR_TYPES
 from rules import registry
 from store.blobs import BlobStore
 from store.db import session_scope
@@ -280,6 +281,7 @@ def _queue_replies(s: Session, ctx: Context, case: Case, record: InboundMail, ma
 def _answered_recently(s: Session, case: Case, to: str, answering: str | None) -> bool:
     since = utcnow() - timedelta(hours=24)
     rows = s.exec(select(OutboxMail).where(OutboxMail.case_id == case.id, OutboxMail.to == to,
+                                           OutboxMail.type.not_in(COORDINATOR_TYPES),  # not answers to anyone
                                            OutboxMail.auto_submitted == True,  # noqa: E712
                                            OutboxMail.status.in_(("queued", "sending", "sent")),
                                            OutboxMail.queued_at >= since)).all()

@@ -10,6 +10,8 @@ from sqlmodel import Session, select
 from rules.registry import RULE_IDS
 from store.models import Attachment, Case, Finding, InboundMail, OutboxMail
 
+SUMMARY_TYPES = ("triage_summary", "digest")  # mail to the coordinators about a case, not a reply
+
 
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(timezone.utc).isoformat() if value else None
@@ -64,9 +66,12 @@ def case_detail(session: Session, case: Case) -> dict:
                             ).all()
     order = {rule: i for i, rule in enumerate(RULE_IDS)}
     findings = sorted(findings, key=lambda f: order.get(f.rule, len(order)))
-    replies = session.exec(select(OutboxMail).where(OutboxMail.case_id == case.id).order_by(OutboxMail.id)).all()
+    outbox = session.exec(select(OutboxMail).where(OutboxMail.case_id == case.id).order_by(OutboxMail.id)).all()
+    # Summaries go to the coordinators, not the researcher: listed apart, never among the replies.
+    replies = [r for r in outbox if r.type not in SUMMARY_TYPES]
+    summaries = [r for r in outbox if r.type in SUMMARY_TYPES]
     return {**case_summary(case), "messages": messages, "findings": [finding_view(f) for f in findings],
-            "replies": [reply_view(r) for r in replies]}
+            "replies": [reply_view(r) for r in replies], "summaries": [reply_view(r) for r in summaries]}
 
 
 def mail_view(m: InboundMail, case_number: str | None) -> dict:
