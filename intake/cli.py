@@ -127,23 +127,43 @@ def cases_list(obj: _Obj, as_json: bool, state: str | None):
 
 @cases.command("show")
 @click.argument("number")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON: the case with messages, findings and replies.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON: the case with messages, findings, replies and its triage summary.")
+@click.option("--summary", "only_summary", is_flag=True, help="Print only the triage summary, as coordinators get it.")
+@click.option("--lang", type=click.Choice(["sv", "en"]), default=None,
+              help="Language of the summary. Default: [coordinators] language.")
 @click.pass_obj
-def cases_show(obj: _Obj, number: str, as_json: bool):
-    """Show one case: its state, messages and attachments, findings and replies."""
+def cases_show(obj: _Obj, number: str, as_json: bool, only_summary: bool, lang: str | None):
+    """Show one case: its triage summary, messages and attachments, findings and replies."""
+    from outbox import summary
+    lang = lang or obj.config.coordinators.language
     with session_scope(_engine(obj)) as s:
         case = s.exec(select(Case).where(func.upper(Case.number) == number.strip("[] ").upper())).first()
         if case is None:
             raise click.ClickException(f"no case {number}. `halsodata cases list` shows the cases.")
         detail = views.case_detail(s, case)
+        triage = summary.triage(s, case, obj.config)
     if as_json:
-        click.echo(json.dumps(detail, ensure_ascii=False, indent=2))
+        click.echo(json.dumps({**detail, "triage": triage.as_dict()}, ensure_ascii=False, indent=2))
+        return
+    if only_summary:
+        click.echo(summary.render_text(triage, lang), nl=False)
         return
     d = detail
     click.echo(f"{d['number']}  {d['title']}")
     click.echo(f"  state {d['state']}, track {d['track']}, language {d['language']}")
     click.echo(f"  researcher {d['researcher_name']} <{d['researcher']}>")
     click.echo(f"  opened {local(d['opened_at'])}, updated {local(d['updated_at'])} (Swedish time)")
+    t, sv = triage, lang == "sv"
+    click.echo(f"\n{'Sammanfattning' if sv else 'Triage'} (`--summary` {'visar hela' if sv else 'shows all of it'})")
+    click.echo(f"  {'organisation':<13} {t.organisation or '-'}")
+    click.echo(f"  {'projekt' if sv else 'project':<13} {t.project_title or '-'}")
+    ethics = f"Dnr {t.ethics_reference}" if t.ethics_reference else "-"
+    decision = summary.DECISION_WORDS[lang].get(t.ethics_decision or "", summary.DECISION_WORDS[lang][""])
+    click.echo(f"  {'etik' if sv else 'ethics':<13} {ethics}, {decision}")
+    for w in t.warnings:
+        click.echo(f"  ! {w.message_sv if sv else w.message_en}")
+    click.echo(f"  {'nästa steg' if sv else 'next step':<13} {t.next_step_sv if sv else t.next_step_en}")
     click.echo(f"\nMessages ({len(d['messages'])})")
     for m in d["messages"]:
         click.echo(f"  {local(m['received_at'])}  {m['subject']}")
@@ -159,6 +179,80 @@ def cases_show(obj: _Obj, number: str, as_json: bool):
         when = f"sent {local(r['sent_at'])}" if r["sent_at"] else f"queued {local(r['queued_at'])}"
         click.echo(f"  {r['type']:<20} {r['status']:<10} {r['language']}  to {r['to']}  {when}")
         click.echo(f"    {r['subject']}")
+    if d["summaries"]:
+        click.echo(f"\nSummaries to the coordinators ({len(d['summaries'])})")
+        for r in d["summaries"]:
+            when = f"sent {local(r['sent_at'])}" if r["sent_at"] else f"queued {local(r['queued_at'])}"
+            click.echo(f"  {r['status']:<10} to {r['to']}  {when}  {r['subject']}")
+
+
+@main.command()
+@click.option("--print", "mode", flag_value="print", default=True, help="Print today's digest (the default).")
+@click.option("--send", "mode", flag_value="send", help="Queue today's digest for the coordinators ([coordinators] "
+              "addresses); the daemon or `halsodata run --once` sends it.")
+@click.option("--lang", type=click.Choice(["sv", "en"]), default=None,
+              help="Language when printing. Default: [coordinators] language.")
+@click.pass_obj
+def digest(obj: _Obj, mode: str, lang: str | None):
+    """The coordinators' daily digest: new and changed cases, replies to approve, overdue cases, longest waiting."""
+    from outbox import digest as digest_mod
+    config = obj.config
+    with session_scope(_engine(obj)) as s:
+        if mode == "print":
+            d = digest_mod.build(s, config)
+            subject, body = digest_mod.render(d, lang or config.coordinators.language)
+            click.echo(f"Subject: {subject}\n\n{body}", nl=False)
+            return
+        if not config.coordinators.addresses:
+            raise click.ClickException("no address to send the digest to. Fix: set [coordinators] addresses in "
+                                       f"{config.source}, e.g. addresses = [\"handlaggare@region.example\"].")
+        out = digest_mod.queue(s, config)
+        if out is None:
+            raise click.ClickException("today's digest is already in the outbox (`halsodata outbox list --status "
+                                       "sent` shows it); it is sent once a day.")
+        s.flush()
+        reply_id, status = out.id, out.status
+    click.echo(f"digest #{reply_id} {'waits for approval' if status == 'pending_approval' else 'queued'} for "
+               f"{', '.join(config.coordinators.addresses)}; it goes out with the next send (the daemon, or "
+               "`halsodata run --once`).")
+
+
+def _day(_ctx, _param, value):
+    if value is None:
+        return None
+    from datetime import date
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-03-01") from None
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@click.option("--state", "states", type=click.Choice(STATES), multiple=True, help="Only cases in this state "
+              "(repeat for several).")
+@click.option("--track", "tracks", type=click.Choice(["personal_data", "aggregated"]), multiple=True,
+              help="Only cases on this track.")
+@click.option("--since", callback=_day, help="Only cases opened on or after this date (YYYY-MM-DD, Swedish time).")
+@click.option("--until", callback=_day, help="Only cases opened on or before this date.")
+@click.option("--changed-since", callback=_day, help="Only cases changed on or after this date.")
+@click.option("--lang", type=click.Choice(["sv", "en"]), default="sv", show_default=True,
+              help="Language of the headers and texts.")
+@click.pass_obj
+def export(obj: _Obj, path: str, states, tracks, since, until, changed_since, lang: str):
+    """Write the case register to an Excel workbook (.xlsx): one row per case."""
+    from intake import export as export_mod
+    if not path.lower().endswith(".xlsx"):
+        raise click.ClickException(f"{path}: the register is an Excel workbook; give a file name ending in .xlsx.")
+    filters = export_mod.Filters(states=states, tracks=tracks, since=since, until=until, changed_since=changed_since)
+    with session_scope(_engine(obj)) as s:
+        data = export_mod.rows(s, obj.config, filters, lang)
+    try:
+        export_mod.write(Path(path), data, lang)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror}. Fix: choose a folder you can write to, "
+                                   "and close the file if Excel has it open.") from None
+    click.echo(f"{len(data)} case(s) written to {path}")
 
 
 @main.group(name="db")

@@ -338,14 +338,14 @@ def local(value: datetime | None) -> str:
 def _context(t: Triage, language: str, event: str | None) -> dict:
     return {"t": t, "tag": case_tag(t.number), "event": event, "local": local, "sv": language == "sv",
             "next_step": t.next_step_sv if language == "sv" else t.next_step_en,
-            "decision": _DECISION[language].get(t.ethics_decision or "", _DECISION[language][""]),
+            "decision": DECISION_WORDS[language].get(t.ethics_decision or "", DECISION_WORDS[language][""]),
             "status_word": _STATUS[language], "warnings": [w.message_sv if language == "sv" else w.message_en
                                                             for w in t.warnings],
             "findings": [(f, f.message_sv if language == "sv" else f.message_en) for f in t.findings],
             "not_applicable": [f.rule for f in t.findings if f.status == "not_applicable"]}
 
 
-_DECISION = {
+DECISION_WORDS = {
     "sv": {"approved": "godkänd", "approved_with_conditions": "godkänd med villkor", "rejected": "avslag",
            "advisory_only": "avvisad med rådgivande yttrande (ej godkännande)", "": "inget beslut läst"},
     "en": {"approved": "approved", "approved_with_conditions": "approved with conditions", "rejected": "rejected",
