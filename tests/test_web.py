@@ -1,0 +1,237 @@
+"""The web view without a browser: sign-in, CSRF, the proxy header, downloads, actions and their audit trail."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+from sqlmodel import select
+
+from intake import config as config_mod
+from intake.cli import main
+from intake.daemon import open_context
+from intake.evaluate import evaluate
+from intake.web import create_app
+from store.db import session_scope
+from store.models import Attachment, AuditEvent, Case, InboundMail, OutboxMail, UserAccount
+from tests.conftest import write_config
+
+PASSWORD = "korrekt-häst-batteri"
+PDF = b"%PDF-1.4\n<script>alert(1)</script>\n%%EOF\n"
+
+
+def _config(tmp_path, web: str = ""):
+    (tmp_path / "web.secret").write_text("a-session-secret-for-the-tests-only\n")
+    extra = ('[web]\nsecret_file = "web.secret"\nsecure_cookies = false\n' + web)
+    path = write_config(tmp_path / "halsodata.toml", imap_port=1, smtp_port=2,
+                        store_url=f"sqlite:///{tmp_path / 'halsodata.db'}", extra=extra)
+    return config_mod.load(path, environ={})
+
+
+def _seed(ctx, config) -> dict:
+    """One incomplete case with a mail, a mis-classified document and a reply waiting for approval."""
+    digest = ctx.blobs.put(PDF)
+    with session_scope(ctx.engine) as s:
+        case = Case(number="HD-2026-0007", year=2026, seq=7, researcher="karin@uni.example",
+                    researcher_name="Karin Nilsson", title="Uppföljning av lungnoduler")
+        s.add(case)
+        s.flush()
+        mail = InboundMail(account="a", folder="INBOX", uidvalidity=1, uid=1, message_id="<m1@uni.example>",
+                           sha256="0" * 64, size=100, status="processed", case_id=case.id,
+                           from_address="karin@uni.example", from_name="Karin Nilsson", subject="Ansökan",
+                           body_text="Hej <b>bold</b> 19121212-1212\n", language="sv")
+        s.add(mail)
+        s.flush()
+        att = Attachment(mail_id=mail.id, filename='Ansökan "signerad".pdf', content_type="text/html",
+                         size=len(PDF), sha256=digest, kind="other", confidence=0.3)
+        s.add(att)
+        evaluate(s, case, config.rules)
+        reply = OutboxMail(case_id=case.id, type="supplement_request", status="pending_approval",
+                           message_id="<r1@region.test>", to="karin@uni.example",
+                           subject="[HD-2026-0007] Komplettering behövs", language="sv", body="Hej Karin\n")
+        s.add(reply)
+        s.add(UserAccount(username="anna", display_name="Anna Berg", password_hash=_hash(PASSWORD)))
+        s.flush()
+        return {"case": case.id, "attachment": att.id, "reply": reply.id}
+
+
+def _hash(password: str) -> str:
+    from intake.web.auth import hash_password
+    return hash_password(password)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("web")
+    config = _config(tmp)
+    ctx = open_context(config)
+    ids = _seed(ctx, config)
+    return config, ctx, ids
+
+
+def _client(site, **kwargs) -> TestClient:
+    config, ctx, _ = site
+    return TestClient(create_app(config, ctx), follow_redirects=False, **kwargs)
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def _signed_in(site) -> TestClient:
+    client = _client(site)
+    token = _csrf(client.get("/login").text)
+    response = client.post("/login", data={"csrf": token, "username": "anna", "password": PASSWORD, "next": "/cases"})
+    assert response.status_code == 303 and response.headers["location"] == "/cases"
+    return client
+
+
+def _events(ctx, action: str) -> list[AuditEvent]:
+    with session_scope(ctx.engine) as s:
+        return s.exec(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)).all()
+
+
+def test_pages_need_a_sign_in_and_a_wrong_password_is_refused_and_recorded(site):
+    _, ctx, _ = site
+    client = _client(site)
+    assert client.get("/cases/HD-2026-0007").headers["location"] == "/login?next=%2Fcases%2FHD-2026-0007"
+    page = client.get("/login")
+    assert page.status_code == 200 and "Logga in" in page.text
+    refused = client.post("/login", data={"csrf": _csrf(page.text), "username": "anna", "password": "fel-lösenord!"})
+    assert refused.status_code == 401 and "Fel användarnamn eller lösenord" in refused.text
+    unknown = client.post("/login", data={"csrf": _csrf(page.text), "username": "nobody", "password": PASSWORD})
+    assert unknown.status_code == 401
+    assert client.get("/cases").status_code == 303  # still not signed in
+    failed = _events(ctx, "signin.failed")
+    assert [e.actor for e in failed][-2:] == ["anna", "nobody"]
+    assert PASSWORD not in json.dumps([e.detail for e in failed]) and "fel-lösenord" not in failed[-2].detail
+
+
+def test_a_form_without_the_right_csrf_token_changes_nothing(site):
+    _, ctx, ids = site
+    client = _signed_in(site)
+    for token in ("", "forged-token"):
+        response = client.post(f"/replies/{ids['reply']}/approve", data={"csrf": token})
+        assert response.status_code == 403 and "Ladda om sidan" in response.text
+    assert client.post("/login", data={"username": "anna", "password": PASSWORD}).status_code == 403
+    with session_scope(ctx.engine) as s:
+        assert s.get(OutboxMail, ids["reply"]).status == "pending_approval"
+    # another browser's token (a valid one, for another session) is no good either
+    other = _client(site)
+    foreign = _csrf(other.get("/login").text)
+    assert client.post("/cases/HD-2026-0007/state", data={"csrf": foreign, "state": "clarification"}
+                       ).status_code == 403
+    with session_scope(ctx.engine) as s:
+        assert s.get(Case, ids["case"]).state == "incomplete"
+
+
+def test_session_cookie_and_security_headers(site):
+    client = _client(site)
+    response = client.get("/login")
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie  # secure_cookies = false
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "<script" not in response.text and not re.search(r"\s(style|on\w+)=", response.text)  # nothing inline
+
+
+def test_a_document_downloads_as_an_attachment_and_is_recorded(site):
+    _, ctx, ids = site
+    client = _signed_in(site)
+    response = client.get(f"/attachments/{ids['attachment']}/download")
+    assert response.status_code == 200 and response.content == PDF  # decrypted from the store
+    assert response.headers["content-disposition"].startswith('attachment; filename="Ans_kan _signerad_.pdf"')
+    assert "filename*=UTF-8''Ans%C3%B6kan%20%22signerad%22.pdf" in response.headers["content-disposition"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-type"] == "application/octet-stream"  # never the sender's text/html
+    [event] = _events(ctx, "attachment.download")
+    assert event.actor == "anna" and event.case_id == ids["case"] and event.target == f"attachment:{ids['attachment']}"
+    assert client.get("/attachments/999999/download").status_code == 404
+
+
+def test_the_case_page_shows_mail_text_escaped_and_masked(site):
+    client = _signed_in(site)
+    page = client.get("/cases/HD-2026-0007")
+    assert page.status_code == 200
+    assert "Hej &lt;b&gt;bold&lt;/b&gt;" in page.text and "<b>bold</b>" not in page.text
+    assert "19121212-1212" not in page.text
+    assert "Uppföljning av lungnoduler" in page.text and "Väntar på godkännande" in page.text
+
+
+def test_actions_are_audited_with_who_and_what(site):
+    _, ctx, ids = site
+    client = _signed_in(site)
+    token = _csrf(client.get("/cases/HD-2026-0007").text)
+    moved = client.post("/cases/HD-2026-0007/state", data={"csrf": token, "state": "clarification",
+                                                            "note": "Ringt forskaren om urvalet"})
+    assert moved.status_code == 303
+    page = client.get(moved.headers["location"])
+    assert "Ärendet är flyttat till Förtydligande" in page.text
+    closed = client.post("/cases/HD-2026-0007/state", data={"csrf": token, "state": "closed", "note": "Återtagen"})
+    assert closed.status_code == 303
+    with session_scope(ctx.engine) as s:
+        case = s.get(Case, ids["case"])
+        assert case.state == "closed" and case.closed_at is not None
+    events = _events(ctx, "case.state")
+    assert [(e.actor, json.loads(e.detail)["before"], json.loads(e.detail)["after"]) for e in events] == [
+        ("anna", "incomplete", "clarification"), ("anna", "clarification", "closed")]
+    assert json.loads(events[0].detail)["note"] == "Ringt forskaren om urvalet"
+    audit_page = client.get("/audit")
+    assert "Flyttade ärendet" in audit_page.text and "Ringt forskaren om urvalet" in audit_page.text
+    reopened = client.post("/cases/HD-2026-0007/state", data={"csrf": token, "state": "automatic", "note": ""})
+    assert reopened.status_code == 303
+    with session_scope(ctx.engine) as s:
+        case = s.get(Case, ids["case"])
+        assert case.state == "incomplete" and case.closed_at is None
+
+
+def test_proxy_header_is_trusted_only_from_the_configured_proxy(tmp_path):
+    config = _config(tmp_path, 'auth = "proxy"\ntrusted_proxies = ["10.1.2.0/24"]\nproxy_header = "X-Remote-User"\n')
+    ctx = open_context(config)
+    _seed(ctx, config)
+    app = create_app(config, ctx)
+    outsider = TestClient(app, client=("192.0.2.9", 5000), follow_redirects=False)
+    refused = outsider.get("/cases", headers={"X-Remote-User": "anna"})
+    assert refused.status_code == 403 and "omvänd proxy" in refused.text
+    proxied = TestClient(app, client=("10.1.2.3", 5000), follow_redirects=False)
+    assert proxied.get("/cases").status_code == 403  # through the proxy, but nobody signed in
+    page = proxied.get("/cases", headers={"X-Remote-User": "erik"})
+    assert page.status_code == 200 and "HD-2026-0007" in page.text
+    with session_scope(ctx.engine) as s:
+        erik = s.exec(select(UserAccount).where(UserAccount.username == "erik")).one()
+        assert erik.password_hash == ""  # no local password: only the proxy signs erik in
+        erik.active = False
+    assert proxied.get("/cases", headers={"X-Remote-User": "erik"}).status_code == 403
+    assert [e.actor for e in _events(ctx, "signin")] == ["erik"]
+
+
+def test_users_command_adds_lists_and_disables_accounts(tmp_path):
+    config = _config(tmp_path)
+    cfg = ["--config", str(config.source)]
+    run = CliRunner().invoke
+    assert run(main, [*cfg, "users", "add", "maria"], input="kort\n").exit_code != 0
+    added = run(main, [*cfg, "users", "add", "maria", "--display-name", "Maria Ek"], input=PASSWORD + "\n")
+    assert added.exit_code == 0, added.output
+    assert run(main, [*cfg, "users", "add", "maria"], input=PASSWORD + "\n").exit_code != 0
+    [row] = json.loads(run(main, [*cfg, "users", "list", "--json"]).output)
+    assert row["username"] == "maria" and row["active"] and row["local_password"]
+    ctx = open_context(config)
+    with session_scope(ctx.engine) as s:
+        stored = s.exec(select(UserAccount)).one().password_hash
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    client = TestClient(create_app(config, ctx), follow_redirects=False)
+    token = _csrf(client.get("/login").text)
+    assert client.post("/login", data={"csrf": token, "username": "maria", "password": PASSWORD}).status_code == 303
+    assert client.get("/cases").status_code == 200
+    assert run(main, [*cfg, "users", "disable", "maria"]).exit_code == 0
+    assert client.get("/cases").status_code == 403  # the open session ends at its next request
+    again = TestClient(create_app(config, ctx), follow_redirects=False)
+    token = _csrf(again.get("/login").text)
+    assert again.post("/login", data={"csrf": token, "username": "maria", "password": PASSWORD}).status_code == 401
+    with session_scope(ctx.engine) as s:
+        actions = [(e.actor.split(":")[0], e.action) for e in s.exec(select(AuditEvent).order_by(AuditEvent.id))]
+    assert ("cli", "user.add") in actions and ("cli", "user.disable") in actions and ("maria", "signin") in actions
