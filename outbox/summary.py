@@ -101,8 +101,9 @@ class Triage:
         return json.loads(json.dumps(asdict(self), default=_iso, ensure_ascii=False))
 
     def fingerprint(self) -> str:
-        """A hash of what the case says now; `updated_at` is left out so a mail that changes nothing changes nothing."""
-        content = {k: v for k, v in self.as_dict().items() if k != "updated_at"}
+        """A hash of what the case says now; the time and the mail count are left out, so a mail that changes
+        nothing (a "thank you") leads to no new summary."""
+        content = {k: v for k, v in self.as_dict().items() if k not in ("updated_at", "mails")}
         return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
     @property

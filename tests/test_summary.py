@@ -1,0 +1,189 @@
+"""Triage summaries to the coordinators, through the real mailbox, daemon and SMTP server."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+from sqlmodel import select
+
+from intake import daemon, pnr
+from intake.cli import main
+from outbox import summary
+from store.db import session_scope
+from store.models import Case, OutboxMail
+from tests import factory
+from tests.conftest import MAILBOX_USER
+from tests.samples import documents as d
+from tests.samples.demo import demo_follow_up, demo_set
+from tests.samples.mails import att, follow_up
+from tests.samples.projects import LUNG_NODULES, Researcher
+
+COORDINATORS = "handlaggare@region.test"
+ON = f'[coordinators]\naddresses = ["{COORDINATORS}"]\ndigest = false\n'
+
+
+def _cli(config, *args) -> str:
+    result = CliRunner().invoke(main, ["--config", str(config.source), *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _to_coordinators(sink) -> list:
+    return [m for m in sink.messages if m.rcpt_tos == [COORDINATORS]]
+
+
+def _to_researchers(sink) -> list:
+    return [m for m in sink.messages if m.rcpt_tos != [COORDINATORS]]
+
+
+def test_one_summary_per_case_event_and_none_twice(mailbox, smtp_sink, make_config):
+    config = make_config(extra=ON)
+    incomplete = demo_set(MAILBOX_USER)[2]  # Karin Nilsson: no ethics decision, no variable list yet
+    mailbox.deliver(MAILBOX_USER, incomplete.raw)
+    daemon.run_once(config)
+
+    smtp_sink.wait_for(3)
+    [opened] = _to_coordinators(smtp_sink)
+    number = json.loads(_cli(config, "cases", "list", "--json"))[0]["number"]
+    msg = opened.message
+    assert msg["Subject"].startswith(f"[{number}] Nytt ärende: Uppföljning av oklara lungnoduler")
+    # never in the researcher's thread, and the researcher never sees it
+    assert msg["In-Reply-To"] is None and msg["References"] is None
+    assert all(COORDINATORS not in m.rcpt_tos for m in _to_researchers(smtp_sink))
+    body = msg.get_content()
+    assert "Karin Nilsson <karin.nilsson@sodersjukhuset.example>" in body
+    assert "Organisation: Karolinska Institutet" in body and "Dnr 2025-01876" in body
+    assert "Nästa steg: Invänta kompletteringen från forskaren: Etikprövningsmyndighetens beslut om " \
+           "grundansökan; Variabellistan." in body
+    assert "Projektplan lungnoduler.docx: research_plan" in body and "[saknas] variable_list.present" in body
+
+    # a second run: nothing new, nothing doubled
+    daemon.run_once(config)
+    assert len(_to_coordinators(smtp_sink)) == 1
+
+    # the researcher's supplement completes the case: one "changed" summary, and the complete notice to her
+    ack = _to_researchers(smtp_sink)[0].message
+    mailbox.deliver(MAILBOX_USER, demo_follow_up(number, ack["Message-ID"], incomplete).raw)
+    daemon.run_once(config)
+    smtp_sink.wait_for(5)
+    opened_again, changed = _to_coordinators(smtp_sink)
+    assert changed.message["Subject"].startswith(f"[{number}] Ärendet har ändrats:")
+    body = changed.message.get_content()
+    assert f"Ärende {number}: complete" in body and "beslut: godkänd" in body
+    assert "Variabellista_lungnoduler.xlsx: variable_list" in body and "Kvalitetsgranska" in body
+    daemon.run_once(config)
+    assert len(_to_coordinators(smtp_sink)) == 2
+
+    # a "thank you" that changes nothing required: no reply, and no summary either
+    mailbox.deliver(MAILBOX_USER, factory.mail(f"Re: [{number}] Tack", "Tack för hjälpen!\n",
+                                               sender="Karin Nilsson <karin.nilsson@sodersjukhuset.example>"))
+    daemon.run_once(config)
+    assert len(_to_coordinators(smtp_sink)) == 2
+
+    # the summaries are listed apart from the replies to the researcher
+    detail = json.loads(_cli(config, "cases", "show", number, "--json"))
+    assert [r["type"] for r in detail["replies"]] == ["acknowledgment", "supplement_request", "complete_notice"]
+    assert [r["status"] for r in detail["summaries"]] == ["sent", "sent"]
+    assert detail["triage"]["state"] == "complete" and detail["triage"]["warnings"] == []
+    assert detail["triage"]["ethics_reference"] == "2025-01876" and detail["triage"]["ethics_decision"] == "approved"
+    text = _cli(config, "cases", "show", number)
+    assert "nästa steg    Kvalitetsgranska" in text and "Summaries to the coordinators (2)" in text
+    assert _cli(config, "cases", "show", number, "--summary", "--lang", "en").startswith(f"Case {number}: complete")
+
+
+def test_summaries_only_for_the_events_switched_on(mailbox, smtp_sink, make_config):
+    config = make_config(extra=ON + 'summary_events = ["changed"]\n')
+    incomplete = demo_set(MAILBOX_USER)[2]
+    mailbox.deliver(MAILBOX_USER, incomplete.raw)
+    daemon.run_once(config)
+    smtp_sink.wait_for(2)
+    assert _to_coordinators(smtp_sink) == []
+    number = json.loads(_cli(config, "cases", "list", "--json"))[0]["number"]
+    mailbox.deliver(MAILBOX_USER, demo_follow_up(number, None, incomplete).raw)
+    daemon.run_once(config)
+    smtp_sink.wait_for(4)
+    [changed] = _to_coordinators(smtp_sink)
+    assert "Ärendet har ändrats" in changed.message["Subject"]
+
+
+def test_a_follow_up_from_another_domain_is_a_warning_on_the_case(mailbox, smtp_sink, make_config):
+    """Issue 7, sender trust: documents from a domain other than the case's never arrive without a warning."""
+    config = make_config(extra=ON + 'language = "en"\n')
+    incomplete = demo_set(MAILBOX_USER)[2]
+    mailbox.deliver(MAILBOX_USER, incomplete.raw)
+    daemon.run_once(config)
+    smtp_sink.wait_for(3)
+    number = json.loads(_cli(config, "cases", "list", "--json"))[0]["number"]
+    assert "WARNINGS" not in _to_coordinators(smtp_sink)[0].message.get_content()
+
+    p = LUNG_NODULES
+    stranger = Researcher("Karin Nilsson", "karin.nilsson.privat@mejl.example", p.applicant.title_sv,
+                          p.applicant.title_en, p.applicant.department, p.applicant.org, p.applicant.phone)
+    files = [att(f"EPM beslut {p.dnr}.pdf", d.ethics_decision(p, "approved"), "ethics_decision")]
+    mailbox.deliver(MAILBOX_USER, follow_up(incomplete.subject, number, None, files, "sv", sender=stranger,
+                                            name="other-domain").raw)
+    daemon.run_once(config)
+    smtp_sink.wait_for(5)
+    changed = _to_coordinators(smtp_sink)[-1].message
+    body = changed.get_content()
+    assert "WARNINGS" in body
+    assert (f"A mail from karin.nilsson.privat@mejl.example comes from another domain than the case's "
+            f"(sodersjukhuset.example) and added 1 document: EPM beslut {p.dnr}.pdf") in body
+    assert "Next step: Check the sender (see the warnings)." in body
+
+    detail = json.loads(_cli(config, "cases", "show", number, "--json"))
+    [warning] = detail["triage"]["warnings"]
+    assert warning["code"] == "other_domain" and "annan domän än ärendets" in warning["message_sv"]
+    assert "! Ett mejl från karin.nilsson.privat@mejl.example" in _cli(config, "cases", "show", number, "--lang",
+                                                                         "sv")
+
+
+def test_identity_numbers_and_a_failed_dmarc_are_warnings_and_never_shown(mailbox, smtp_sink, make_config):
+    config = make_config(extra=ON + '[rules]\nauthserv_ids = ["mx.region.test"]\n')
+    body = ("Hej,\n\nHär är patientlistan: 19121212-1212 och 121212-1212.\n\nMed vänliga hälsningar\n"
+            "Anna Lindqvist\nKarolinska Institutet\n")
+    mailbox.deliver(MAILBOX_USER, factory.mail(
+        "Ansökan om hälsodata: KOL-studien 19121212-1212", body,
+        attachments=[("patienter 121212-1212.csv", "text/csv", b"personnummer\n19121212-1212\n")],
+        headers={"Authentication-Results": "mx.region.test; dkim=fail header.d=ki.example; dmarc=fail"}))
+    daemon.run_once(config)
+    smtp_sink.wait_for(3)
+    [mail] = _to_coordinators(smtp_sink)
+    text = mail.message["Subject"] + mail.message.get_content()
+    assert pnr.find(text) == []
+    assert "VARNINGAR" in text and "personnummer hittades i mejlens ämne eller text, patienter ÅÅÅÅMMDD-XXXX.csv" \
+        in text
+    assert "Avsändaren kunde inte autentiseras (DMARC/DKIM): Authentication-Results from mx.region.test" in text
+    assert "Nästa steg: Hantera först personnumren som en säkerhetshändelse." in text
+    number = json.loads(_cli(config, "cases", "list", "--json"))[0]["number"]
+    shown = _cli(config, "cases", "show", number, "--json")
+    codes = [w["code"] for w in json.loads(shown)["triage"]["warnings"]]
+    assert codes == ["identity_numbers", "sender_unauthenticated"]
+    assert pnr.find(json.dumps(json.loads(shown)["triage"], ensure_ascii=False)) == []
+    assert pnr.find(_cli(config, "cases", "show", number, "--summary")) == []
+
+
+def test_a_bounced_reply_and_an_unreadable_file_are_warnings(mailbox, smtp_sink, make_config):
+    config = make_config()  # summaries off: the triage is still there for the CLI and the web view
+    mailbox.deliver(MAILBOX_USER, factory.mail(attachments=[("beslut.pdf", "application/pdf", factory.PDF)]))
+    daemon.run_once(config)
+    smtp_sink.wait_for(2)
+    ctx = daemon.open_context(config)
+    with session_scope(ctx.engine) as s:
+        case = s.exec(select(Case)).one()
+        reply = s.exec(select(OutboxMail).where(OutboxMail.type == "acknowledgment")).one()
+        reply.status = "bounced"
+        s.flush()
+        t = summary.triage(s, case, config)
+    assert [w.code for w in t.warnings] == ["unreadable_files", "bounced_replies"]
+    assert "beslut.pdf" in t.warnings[0].message_en
+    assert "1 reply to the researcher bounced (anna.lindqvist@ki.example)" in t.warnings[1].message_en
+    assert len(smtp_sink.messages) == 2  # nothing went to the coordinators
+
+
+def test_same_organisation_accepts_subdomains_only():
+    assert summary.same_organisation("ki.se", "stud.ki.se")
+    assert summary.same_organisation("ki.se", "KI.se".lower())
+    assert not summary.same_organisation("ki.se", "kki.se")
+    assert not summary.same_organisation("ki.se", "")
