@@ -1,0 +1,108 @@
+"""The coordinators' daily digest, through the real mailbox, daemon and SMTP server."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from click.testing import CliRunner
+
+from intake import daemon
+from intake.cli import main
+from tests.conftest import MAILBOX_USER
+from tests.samples.demo import demo_set
+
+COORDINATORS = "handlaggare@region.test"
+SWEDEN = ZoneInfo("Europe/Stockholm")
+
+
+def _cli(config, *args):
+    return CliRunner().invoke(main, ["--config", str(config.source), *args])
+
+
+def _digests(sink) -> list:
+    return [m for m in sink.messages if m.rcpt_tos == [COORDINATORS] and "sammanställning" in m.message["Subject"]]
+
+
+def _tomorrow_at(hour: int, minute: int = 0) -> datetime:
+    """A moment after every reply the test queues (the daemon sends what is due by then)."""
+    day = datetime.now(SWEDEN).date() + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=SWEDEN)
+
+
+def test_the_daily_digest_goes_out_once_a_day_with_new_overdue_and_waiting_cases(mailbox, smtp_sink, make_config):
+    config = make_config(extra=f'[coordinators]\naddresses = ["{COORDINATORS}"]\nsummary_events = []\n'
+                               'digest_time = "07:30"\n')
+    for m in demo_set(MAILBOX_USER):
+        mailbox.deliver(MAILBOX_USER, m.raw)
+    cases = {}
+    daemon.run_once(config, now=_tomorrow_at(7, 0))  # before the digest time: none yet
+    assert _digests(smtp_sink) == []
+    for c in json.loads(_cli(config, "cases", "list", "--json").output):
+        cases[c["state"] + ":" + c["track"]] = cases.get(c["state"] + ":" + c["track"], []) + [c["number"]]
+
+    daemon.run_once(config, now=_tomorrow_at(7, 31))
+    [first] = _digests(smtp_sink)
+    day = _tomorrow_at(0).date().isoformat()
+    assert first.message["Subject"] == (f"Dagens sammanställning {day}: 5 nya, 0 ändrade, 0 att godkänna, "
+                                        "0 försenade")
+    assert first.message["In-Reply-To"] is None
+    body = first.message.get_content()
+    assert "Nya ärenden (5)" in body
+    for number in cases["incomplete:personal_data"]:
+        assert f"  {number}  incomplete  " in body
+    [aggregated] = cases["complete:aggregated"]
+    assert f"  {aggregated}  complete, aggregerad statistik  lars.persson@su.example" in body
+
+    daemon.run_once(config, now=_tomorrow_at(12, 0))  # later the same day: no second digest
+    daemon.run_once(config, now=_tomorrow_at(23, 59))
+    assert len(_digests(smtp_sink)) == 1
+
+    # sixteen days on: the two incomplete cases are overdue (a reminder went out the same cycle)
+    later = _tomorrow_at(7, 45) + timedelta(days=16)
+    daemon.run_once(config, now=later)
+    second = _digests(smtp_sink)[-1].message
+    assert len(_digests(smtp_sink)) == 2
+    assert second["Subject"].endswith(": 0 nya, 0 ändrade, 0 att godkänna, 2 försenade")
+    body = second.get_content()
+    assert "Försenade: komplettering obesvarad (2)" in body
+    for number in cases["incomplete:personal_data"]:
+        assert f"  {number}  16 dagar sedan begäran, 1 påminnelse(r)" in body
+    assert "Väntat längst på oss (3)" in body
+    for number in cases["complete:personal_data"] + cases["complete:aggregated"]:
+        assert f"  {number}  complete  " in body
+
+
+def test_digest_command_prints_and_sends_once(mailbox, smtp_sink, make_config):
+    config = make_config(extra=f'[coordinators]\naddresses = ["{COORDINATORS}"]\nsummary_events = []\n'
+                               'digest = false\n[outbox]\nrequire_approval = ["supplement_request"]\n')
+    for m in demo_set(MAILBOX_USER)[2:]:
+        mailbox.deliver(MAILBOX_USER, m.raw)
+    daemon.run_once(config)
+    smtp_sink.wait_for(3)
+    assert _digests(smtp_sink) == []  # digest = false: the daemon sends none
+
+    printed = _cli(config, "digest", "--lang", "en")
+    assert printed.exit_code == 0, printed.output
+    assert "Replies waiting for approval (2): halsodata outbox show/approve ID" in printed.output
+    assert printed.output.count("supplement_request to ") == 2
+    assert "New cases (3)" in printed.output
+
+    sent = _cli(config, "digest", "--send")
+    assert sent.exit_code == 0 and "queued for handlaggare@region.test" in sent.output
+    again = _cli(config, "digest", "--send")
+    assert again.exit_code != 0 and "already in the outbox" in again.output
+    daemon.run_once(config)
+    [digest] = _digests(smtp_sink)
+    assert "2 att godkänna" in digest.message["Subject"]
+    # a digest is not a reply: the cases' replies are still the researchers' own
+    for c in json.loads(_cli(config, "cases", "list", "--json").output):
+        detail = json.loads(_cli(config, "cases", "show", c["number"], "--json").output)
+        assert all(r["to"] != COORDINATORS for r in detail["replies"])
+
+
+def test_digest_send_without_an_address_says_what_to_set(make_config):
+    config = make_config()
+    result = _cli(config, "digest", "--send")
+    assert result.exit_code != 0 and "[coordinators] addresses" in result.output
