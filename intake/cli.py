@@ -292,6 +292,35 @@ def db_upgrade(obj: _Obj):
     click.echo(f"database schema upgraded from {before or 'empty'} to {migrate.head()}")
 
 
+@main.command()
+@click.option("--rcpt", default=None, metavar="ADDRESS",
+              help="The recipient to try (RCPT TO) when checking that sending is allowed; nothing is sent. "
+                   "Default: [smtp] from_address.")
+@click.pass_obj
+def doctor(obj: _Obj, rcpt: str | None):
+    """Check the configuration, mailbox, SMTP server, database, file store and key; print each problem with its fix.
+
+    Signs in to the mailbox and looks at the folders, signs in to SMTP and tries MAIL FROM / RCPT TO
+    (then RSET: nothing is sent), checks the database's schema revision, that the file store is writable
+    and that the key decrypts stored files. Changes nothing. Exits 1 when there is any problem.
+    """
+    from intake import doctor as doctor_mod
+    logs.setup("WARNING")  # the doctor's own lines are the report; library chatter would hide them
+    problems = 0
+    for check in doctor_mod.run(obj.config_path, rcpt):
+        problems += not check.ok
+        label = {"ok": "ok", "problem": "PROBLEM", "skipped": "skipped"}[check.status]
+        first, *more = check.detail.splitlines()
+        what, _, fix = first.partition(" Fix: ") if not more else (first, "", "")
+        click.echo(f"{label:<8} {check.name:<16} {what}")
+        for line in more + ([f"Fix: {fix}"] if fix else []):
+            click.echo(f"{'':<8} {'':<16} {line.strip()}")
+    if problems:
+        click.echo(f"\n{problems} problem(s). Fix them and run `halsodata doctor` again.")
+        sys.exit(1)
+    click.echo("\nNo problems found.")
+
+
 @main.group()
 def outbox():
     """Replies waiting for approval, queued or sent: list, show, approve, edit, reject."""
