@@ -54,6 +54,7 @@ def open_context(config: Config) -> pipeline.Context:
         migrate.ensure(engine)
     except migrate.StoreOutdated as exc:
         raise ConfigError(str(exc)) from None
+    send.release_dead_claims(engine)
     try:
         config.store.files.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:

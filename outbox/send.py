@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -25,6 +27,43 @@ MAX_BACKOFF = timedelta(hours=1)
 # A reply being handed to SMTP is claimed for this long; if the sender died meanwhile, it is sent again
 # (same Message-ID) once the lease runs out: at least once, never lost.
 SENDING_LEASE = timedelta(minutes=10)
+
+
+def holder() -> str:
+    """This process, as it is written into the claims it takes."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_dead_claims(engine: Engine, now: datetime | None = None) -> int:
+    """At start-up: replies claimed by a daemon on this host that no longer runs (killed, crashed, power cut)
+    are due again at once, instead of after the lease. Claims of live or other hosts' daemons stay."""
+    now = now or utcnow()
+    host = socket.gethostname()
+    released = 0
+    with session_scope(engine) as session:
+        for mail in session.exec(select(OutboxMail).where(OutboxMail.status == "sending")).all():
+            name, _, pid = mail.claimed_by.rpartition(":")
+            if name != host or not pid.isdigit() or _alive(int(pid)):
+                continue
+            n = session.execute(update(OutboxMail).where(OutboxMail.id == mail.id, OutboxMail.status == "sending",
+                                                         OutboxMail.claimed_by == mail.claimed_by)
+                                .values(status="queued", next_attempt_at=now, claimed_by="")).rowcount
+            released += n
+    if released:
+        log.warning("%s reply(ies) were being sent by a daemon that stopped without finishing; they are sent "
+                    "again now (same Message-ID, so a copy the researcher may already have is recognisable)",
+                    released)
+    return released
 
 
 class SmtpUnavailable(Exception):
@@ -142,11 +181,12 @@ def _claim(engine: Engine, mail_id: int, now: datetime) -> bool:
     """Mark one reply as being sent, in its own committed transaction, so no other daemon sends it too."""
     with session_scope(engine) as session:
         return session.execute(update(OutboxMail).where(OutboxMail.id == mail_id, _due(now))
-                               .values(status="sending", next_attempt_at=now + SENDING_LEASE)).rowcount == 1
+                               .values(status="sending", next_attempt_at=now + SENDING_LEASE,
+                                       claimed_by=holder())).rowcount == 1
 
 
 def _defer(mail: OutboxMail, now: datetime, reason: str) -> None:
-    mail.status = "queued"
+    mail.status, mail.claimed_by = "queued", ""
     mail.attempts += 1
     mail.last_error = reason[:500]
     mail.next_attempt_at = now + min(timedelta(seconds=15 * 2 ** min(mail.attempts - 1, 12)), MAX_BACKOFF)
@@ -192,6 +232,7 @@ async def _send_one(smtp: aiosmtplib.SMTP, engine: Engine, cfg: SmtpConfig, mail
             return "failed", None, None
         # `now` is later than the wall clock only in tests that simulate time; then it is the truth.
         mail.status, mail.sent_at, mail.attempts = "sent", max(now, utcnow()), mail.attempts + 1
+        mail.claimed_by = ""
         return "sent", None, msg.as_bytes()
 
 

@@ -136,6 +136,8 @@ class OutboxMail(SQLModel, table=True):
     attempts: int = 0
     sent_at: datetime | None = None
     last_error: str = ""
+    # "<host>:<pid>" of the daemon handing it to SMTP; a restarted daemon releases claims of dead processes
+    claimed_by: str = ""
 
 
 class AuditEvent(SQLModel, table=True):
