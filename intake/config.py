@@ -250,6 +250,15 @@ class CoordinatorsConfig(_Section):
         return value
 
 
+class RetentionConfig(_Section):
+    """How long the content of closed cases is kept. The case register row (number, dates, state, researcher,
+    project) stays; mails, attachments, bodies, evidence and reply texts are deleted."""
+    # 0: never purge. Set it from the region's records-management plan (dokumenthanteringsplan): the archive
+    # law decides how long public records are kept, not this program.
+    purge_closed_after_days: int = Field(0, ge=0, description="days after closing; 0 keeps everything")
+    check_hours: int = Field(24, ge=1, description="how often the daemon looks for cases to purge")
+
+
 class LimitsConfig(_Section):
     max_message_bytes: int = Field(50 * 1024 * 1024, ge=1024)
 
@@ -334,6 +343,7 @@ class Config(_Section):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     reminders: RemindersConfig = Field(default_factory=RemindersConfig)
     coordinators: CoordinatorsConfig = Field(default_factory=CoordinatorsConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     oauth: OAuthConfig = Field(default_factory=OAuthConfig)

@@ -86,6 +86,14 @@ class BlobStore:
             raise BlobError(f"stored file {digest[:12]}… cannot be decrypted with the configured key(s); "
                             "if the key was rotated, keep the old key as a second line of the key file") from None
 
+    def delete(self, digest: str) -> bool:
+        """Remove one file for good (retention); False if it was not there."""
+        try:
+            self._path(digest).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
     def rotate(self, digest: str) -> None:
         """Re-encrypt one file with the newest key."""
         path = self._path(digest)
