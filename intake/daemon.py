@@ -15,7 +15,7 @@ from imapclient.exceptions import IMAPClientError
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlmodel import select
 
-from intake import pipeline
+from intake import pipeline, retention
 from intake.config import Config, ConfigError
 from intake.mailbox import Mailbox, MailboxUnavailable
 from intake.metrics import Monitor
@@ -182,10 +182,21 @@ def _reminder_job(ctx: pipeline.Context) -> None:
         log.error("reminder check failed: %s", _short(exc))
 
 
+def _retention_job(ctx: pipeline.Context) -> None:
+    """APScheduler job: purge the content of cases closed longer ago than [retention] allows."""
+    try:
+        retention.purge(ctx.engine, ctx.blobs, ctx.config)
+    except Exception as exc:  # tried again at the next run; nothing is half-purged (one transaction per case)
+        log.error("retention purge failed: %s", _short(exc))
+
+
 def _scheduler(ctx: pipeline.Context) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC")
     scheduler.add_job(_reminder_job, "interval", args=[ctx], minutes=ctx.config.reminders.check_minutes,
                       next_run_time=datetime.now(timezone.utc), max_instances=1, coalesce=True)
+    if ctx.config.retention.purge_closed_after_days:
+        scheduler.add_job(_retention_job, "interval", args=[ctx], hours=ctx.config.retention.check_hours,
+                          next_run_time=datetime.now(timezone.utc), max_instances=1, coalesce=True)
     scheduler.start()
     return scheduler
 

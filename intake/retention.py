@@ -1,0 +1,113 @@
+"""Retention: the content of a case closed longer ago than `[retention] purge_closed_after_days` is deleted.
+
+What stays is the case register row (number, dates, state, track, researcher, project title), the rule
+outcomes without their evidence, and which kinds of documents arrived (without names or content): enough to
+answer "what happened to application HD-2026-0042" without keeping the personal data it carried.
+What goes: the raw mails and attachment files (encrypted files deleted from the file store unless a case
+still kept refers to the same file), mail bodies, subjects and names, attachment names and extracted
+fields, finding evidence and reply texts. Each purge is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_
+from sqlmodel import select
+
+from intake.config import Config
+from store.blobs import BlobStore
+from store.db import session_scope
+from store.models import Attachment, AuditEvent, Case, Finding, InboundMail, OutboxMail, utcnow
+
+log = logging.getLogger("halsodata.retention")
+
+PURGED = "(raderad / purged)"
+
+
+@dataclass
+class PurgeReport:
+    cases: list[str] = field(default_factory=list)  # case numbers
+    mails: int = 0
+    files_deleted: int = 0
+
+
+def due(session, config: Config, now: datetime) -> list[Case]:
+    days = config.retention.purge_closed_after_days
+    if days <= 0:
+        return []
+    cutoff = now - timedelta(days=days)
+    return list(session.exec(select(Case).where(Case.state == "closed", Case.closed_at.is_not(None),
+                                                Case.closed_at <= cutoff, Case.purged_at.is_(None))
+                             .order_by(Case.closed_at)).all())
+
+
+def purge(engine, blobs: BlobStore, config: Config, now: datetime | None = None, dry_run: bool = False,
+          actor: str = "halsodata") -> PurgeReport:
+    """Purge every case due; one transaction per case, files deleted only after it is committed."""
+    now = now or utcnow()
+    report = PurgeReport()
+    with session_scope(engine) as s:
+        numbers = [c.number for c in due(s, config, now)]
+    for number in numbers:
+        if dry_run:
+            report.cases.append(number)
+            continue
+        digests, mails = _purge_case(engine, number, now, actor)
+        if mails < 0:
+            continue  # reopened or purged by someone else meanwhile
+        report.cases.append(number)
+        report.mails += mails
+        report.files_deleted += _delete_unreferenced(engine, blobs, digests)
+    if report.cases and not dry_run:
+        log.info("retention: purged %s closed case(s), %s mail(s), %s stored file(s)", len(report.cases),
+                 report.mails, report.files_deleted)
+    return report
+
+
+def _purge_case(engine, number: str, now: datetime, actor: str) -> tuple[set[str], int]:
+    with session_scope(engine) as s:
+        case = s.exec(select(Case).where(Case.number == number).with_for_update()).one()
+        if case.purged_at is not None or case.state != "closed":
+            return set(), -1
+        digests: set[str] = set()
+        mails = s.exec(select(InboundMail).where(InboundMail.case_id == case.id)).all()
+        kinds: list[str] = []
+        for mail in mails:
+            digests.add(mail.sha256)
+            for a in s.exec(select(Attachment).where(Attachment.mail_id == mail.id)).all():
+                digests.add(a.sha256)
+                kinds.append(a.kind or "other")
+                a.filename, a.fields, a.evidence, a.reason = PURGED, "{}", "[]", None
+            mail.body_text, mail.subject, mail.from_name = "", PURGED, ""
+            mail.references, mail.authentication_results, mail.problems = "", "[]", "[]"
+            mail.outcome = (mail.outcome + "; " if mail.outcome else "") + "content purged (retention)"
+        for f in s.exec(select(Finding).where(Finding.case_id == case.id)).all():
+            f.evidence = "[]"
+        for o in s.exec(select(OutboxMail).where(OutboxMail.case_id == case.id)).all():
+            o.body = PURGED
+        case.purged_at = now
+        s.add(AuditEvent(actor=actor, action="case.purge", case_id=case.id, target=f"case:{case.id}",
+                         detail=json.dumps({"mails": len(mails), "documents": len(kinds),
+                                            "closed_at": case.closed_at.isoformat() if case.closed_at else None})))
+        return digests, len(mails)
+
+
+def _delete_unreferenced(engine, blobs: BlobStore, digests: set[str]) -> int:
+    """Delete the files no kept mail or attachment refers to (the same PDF may belong to another case)."""
+    deleted = 0
+    with session_scope(engine) as s:
+        for digest in sorted(digests):
+            kept_mail = s.exec(select(InboundMail.id).outerjoin(Case, Case.id == InboundMail.case_id)
+                               .where(InboundMail.sha256 == digest,
+                                      or_(InboundMail.case_id.is_(None), Case.purged_at.is_(None)))).first()
+            kept_attachment = s.exec(select(Attachment.id).join(InboundMail, InboundMail.id == Attachment.mail_id)
+                                     .outerjoin(Case, Case.id == InboundMail.case_id)
+                                     .where(Attachment.sha256 == digest,
+                                            or_(InboundMail.case_id.is_(None), Case.purged_at.is_(None)))).first()
+            if kept_mail is None and kept_attachment is None and blobs.delete(digest):
+                deleted += 1
+    return deleted
