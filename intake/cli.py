@@ -503,6 +503,36 @@ def inspect(obj: _Obj, files: tuple[Path, ...], as_json: bool):
 
 
 @main.command()
+@click.option("--dry-run", is_flag=True, help="Only list the cases that would be purged.")
+@click.pass_obj
+def purge(obj: _Obj, dry_run: bool):
+    """Delete the content of cases closed longer ago than [retention] purge_closed_after_days.
+
+    The case register row stays (number, dates, state, researcher, project); mails, attachments, bodies,
+    evidence and reply texts are deleted for good. The daemon does this by itself every check_hours."""
+    from intake import actions, retention
+
+    days = obj.config.retention.purge_closed_after_days
+    if days <= 0:
+        click.echo("retention is off ([retention] purge_closed_after_days = 0): nothing is purged. Set it from "
+                   "the region's records-management plan.")
+        return
+    try:
+        ctx = daemon.open_context(obj.config)
+    except (db.StoreUnavailable, config_mod.ConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
+    report = retention.purge(ctx.engine, ctx.blobs, obj.config, dry_run=dry_run, actor=actions.cli_actor())
+    if not report.cases:
+        click.echo(f"no closed case is older than {days} days: nothing to purge")
+    elif dry_run:
+        click.echo(f"would purge {len(report.cases)} case(s) closed more than {days} days ago: "
+                   + ", ".join(report.cases))
+    else:
+        click.echo(f"purged {len(report.cases)} case(s): {', '.join(report.cases)} ({report.mails} mail(s), "
+                   f"{report.files_deleted} stored file(s) deleted)")
+
+
+@main.command()
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the key to this file (mode 0600) instead of printing it.")
 def keygen(out: Path | None):

@@ -1,0 +1,110 @@
+"""Retention: the content of cases closed longer ago than configured is deleted; the register row stays."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from click.testing import CliRunner
+from sqlmodel import select
+
+from intake import actions, daemon, retention
+from intake.cli import main
+from store.blobs import BlobError
+from store.db import session_scope
+from store.models import Attachment, AuditEvent, Case, Finding, InboundMail, OutboxMail, utcnow
+from tests import factory
+
+RETENTION = "[retention]\npurge_closed_after_days = 365\n"
+
+
+def _files_for(study: str):
+    return [("Forskningsplan.txt", "text/plain", f"Forskningsplan för {study}\nSyfte och frågeställningar\n".encode()),
+            ("variabellista.csv", "text/csv", f"Variabel;Källa\nkön;{study}\nålder;{study}\n".encode())]
+
+
+def _two_cases(mailbox, config):
+    mailbox.deliver("intake@halsodata.test", factory.mail("Ansökan om data, KOL-studien", sender="a@uni.example",
+                                                          attachments=_files_for("KOL-studien")))
+    mailbox.deliver("intake@halsodata.test", factory.mail("Ansökan om data, hjärtstudien", sender="b@uni.example",
+                                                          attachments=_files_for("hjärtstudien")))
+    daemon.run_once(config)
+    ctx = daemon.open_context(config)
+    with session_scope(ctx.engine) as s:
+        old, kept = s.exec(select(Case).order_by(Case.id)).all()
+        actions.move_case(s, "cli:test", old.id, "closed", note="withdrawn by the researcher")
+    with session_scope(ctx.engine) as s:
+        s.get(Case, old.id).closed_at = utcnow() - timedelta(days=400)
+    return ctx, old.number, kept.number
+
+
+def _files(session, number):
+    case = session.exec(select(Case).where(Case.number == number)).one()
+    mails = session.exec(select(InboundMail).where(InboundMail.case_id == case.id)).all()
+    attachments = [a for m in mails for a in session.exec(select(Attachment).where(Attachment.mail_id == m.id))]
+    return case, mails, attachments
+
+
+def test_purge_deletes_the_content_of_old_closed_cases_and_keeps_the_register(mailbox, smtp_sink, make_config,
+                                                                              store_url):
+    config = make_config(store_url, extra=RETENTION)
+    ctx, old, kept = _two_cases(mailbox, config)
+    with session_scope(ctx.engine) as s:
+        _case, old_mails, old_attachments = _files(s, old)
+        _case, kept_mails, _ = _files(s, kept)
+        assert old_attachments, "the sample mail should carry documents"
+        # the same file in a case that is kept: it must survive the purge of the old case
+        shared = old_attachments[0]
+        s.add(Attachment(mail_id=kept_mails[0].id, filename="same.pdf", content_type="application/pdf",
+                         size=shared.size, sha256=shared.sha256))
+    out = CliRunner().invoke(main, ["--config", str(config.source), "purge", "--dry-run"])
+    assert out.exit_code == 0 and old in out.output and kept not in out.output
+    ctx.blobs.get(old_mails[0].sha256)  # a dry run deletes nothing
+
+    out = CliRunner().invoke(main, ["--config", str(config.source), "purge"])
+    assert out.exit_code == 0, out.output
+    assert f"purged 1 case(s): {old}" in out.output
+
+    with session_scope(ctx.engine) as s:
+        case, mails, attachments = _files(s, old)
+        assert case.state == "closed" and case.purged_at is not None and case.number == old
+        assert case.researcher == "a@uni.example"  # the register keeps who applied
+        assert all(m.body_text == "" and m.subject == retention.PURGED for m in mails)
+        assert all(a.filename == retention.PURGED and a.fields == "{}" for a in attachments)
+        assert all(a.kind for a in attachments)  # which kinds arrived is kept
+        assert all(o.body == retention.PURGED for o in s.exec(select(OutboxMail).where(OutboxMail.case_id == case.id)))
+        assert all(f.evidence == "[]" for f in s.exec(select(Finding).where(Finding.case_id == case.id)))
+        [event] = s.exec(select(AuditEvent).where(AuditEvent.action == "case.purge")).all()
+        assert event.case_id == case.id and event.actor.startswith("cli:")
+        assert json.loads(event.detail)["mails"] == 1
+        _c, kept_mails, kept_attachments = _files(s, kept)
+        assert kept_mails[0].body_text and kept_mails[0].subject != retention.PURGED
+    with pytest.raises(BlobError):
+        ctx.blobs.get(old_mails[0].sha256)  # the raw mail is gone from the file store
+    for a in old_attachments[1:]:
+        if a.sha256 not in {k.sha256 for k in kept_attachments}:
+            with pytest.raises(BlobError):
+                ctx.blobs.get(a.sha256)
+    assert ctx.blobs.get(shared.sha256)  # still needed by the kept case
+    ctx.blobs.get(kept_mails[0].sha256)
+
+    out = CliRunner().invoke(main, ["--config", str(config.source), "purge"])
+    assert "nothing to purge" in out.output
+
+
+def test_recently_closed_open_and_reopened_cases_are_kept(mailbox, smtp_sink, make_config):
+    config = make_config(extra=RETENTION)
+    ctx, old, kept = _two_cases(mailbox, config)
+    with session_scope(ctx.engine) as s:
+        s.exec(select(Case).where(Case.number == old)).one().closed_at = utcnow() - timedelta(days=300)
+    assert retention.purge(ctx.engine, ctx.blobs, config).cases == []
+    assert retention.purge(ctx.engine, ctx.blobs, config, now=utcnow() + timedelta(days=66)).cases == [old]
+
+
+def test_retention_off_by_default_purges_nothing(mailbox, smtp_sink, make_config):
+    config = make_config()
+    ctx, old, _kept = _two_cases(mailbox, config)
+    assert retention.purge(ctx.engine, ctx.blobs, config, now=utcnow() + timedelta(days=3650)).cases == []
+    out = CliRunner().invoke(main, ["--config", str(config.source), "purge"])
+    assert out.exit_code == 0 and "retention is off" in out.output
