@@ -1,0 +1,70 @@
+"""The wheel an operator installs: built with pip, installed into a fresh virtualenv, and working from there.
+
+To stay fast and offline the fresh virtualenv borrows the dependencies from the project's own virtualenv
+(one .pth line: its site-packages, without running the .pth files there, so the project's editable install
+is not seen); halsodata itself comes only from the wheel, which the test checks.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tomllib
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# What a wheel must carry besides the Python modules: the files read at run time.
+DATA = ("outbox/templates/*.txt", "store/migrations/*.py", "store/migrations/*.mako",
+        "store/migrations/versions/*.py", "intake/web/templates/*.html", "intake/web/static/*")
+NOT_SOURCE = (".git", ".venv", ".demo", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache",
+              "tests", "bench", "node_modules")
+
+
+def _run(*args, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=300, **kwargs)
+    assert result.returncode == 0, f"{args} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def test_the_wheel_installs_into_a_fresh_virtualenv_and_runs(tmp_path):
+    # Built from a copy: building in place would leave build/ and egg-info changes in the working tree.
+    source = tmp_path / "src"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*NOT_SOURCE))
+    _run(sys.executable, "-m", "pip", "wheel", source, "--no-deps", "--quiet", "-w", tmp_path / "dist", cwd=tmp_path)
+    [wheel] = (tmp_path / "dist").glob("halsodata_intake-*.whl")
+
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    needed = {str(p.relative_to(source)) for pattern in DATA for p in source.glob(pattern)
+              if "__pycache__" not in p.parts}
+    assert any(n.startswith("outbox/templates/") for n in needed) and any("versions/0001" in n for n in needed)
+    assert needed <= shipped, f"missing from the wheel: {sorted(needed - shipped)}"
+
+    venv = tmp_path / "venv"
+    _run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp_path)
+    python = venv / "bin" / "python"
+    _run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "--quiet", wheel,
+         cwd=tmp_path)
+    site = Path(_run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))", cwd=tmp_path)
+                .stdout.strip())
+    (site / "borrowed-dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+
+    where = _run(python, "-c", "import intake, outbox, store; print(intake.__file__, outbox.__file__)", cwd=tmp_path)
+    assert all(path.startswith(str(venv)) for path in where.stdout.split()), where.stdout
+
+    halsodata = venv / "bin" / "halsodata"
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert _run(halsodata, "--version", cwd=tmp_path).stdout.strip() == f"halsodata, version {version}"
+    usage = _run(halsodata, "--help", cwd=tmp_path).stdout
+    for command in ("run", "doctor", "db", "keygen", "cases", "mails", "outbox"):
+        assert f"\n  {command} " in usage, usage
+
+    # The migrations and their environment came with the wheel: a new database gets the schema.
+    _run(halsodata, "keygen", "--out", tmp_path / "store.key", cwd=tmp_path)
+    (tmp_path / "halsodata.toml").write_text('[smtp]\nfrom_address = "halsodata@region.test"\n'
+                                             '[store]\nurl = "sqlite:///halsodata.db"\nkey_file = "store.key"\n')
+    upgraded = _run(halsodata, "--config", tmp_path / "halsodata.toml", "db", "upgrade", cwd=tmp_path).stdout
+    assert "upgraded from empty to" in upgraded
+    assert "up to date" in _run(halsodata, "--config", tmp_path / "halsodata.toml", "db", "status", cwd=tmp_path).stdout
