@@ -68,3 +68,32 @@ def test_the_wheel_installs_into_a_fresh_virtualenv_and_runs(tmp_path):
     upgraded = _run(halsodata, "--config", tmp_path / "halsodata.toml", "db", "upgrade", cwd=tmp_path).stdout
     assert "upgraded from empty to" in upgraded
     assert "up to date" in _run(halsodata, "--config", tmp_path / "halsodata.toml", "db", "status", cwd=tmp_path).stdout
+
+
+def test_the_systemd_unit_is_valid_hardened_and_its_environment_is_configuration(tmp_path):
+    unit = (ROOT / "deploy" / "halsodata.service").read_text()
+    settings = [line.split("=", 1) for line in unit.splitlines() if line and line[0] not in "#[" and "=" in line]
+    for key, value in (("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"), ("PrivateTmp", "yes"),
+                       ("CapabilityBoundingSet", ""), ("SystemCallFilter", "@system-service"),
+                       ("Restart", "on-failure"), ("ReadWritePaths", "/var/lib/halsodata")):
+        assert [key, value] in settings, f"{key}={value} missing"
+    assert {k for k, _ in settings} >= {"RestrictAddressFamilies", "MemoryMax", "LoadCredential", "User"}
+    if shutil.which("systemd-analyze"):
+        result = subprocess.run(["systemd-analyze", "verify", str(ROOT / "deploy" / "halsodata.service")],
+                                capture_output=True, text=True, timeout=60)
+        complaints = [line for line in (result.stdout + result.stderr).splitlines()
+                      if "/opt/halsodata/bin/halsodata is not executable" not in line]
+        assert complaints == [], complaints
+
+    # The unit points the configuration at the credentials systemd hands over: those must be real keys.
+    environ = dict(value.replace("%d", "/run/credentials/halsodata.service").split("=", 1)
+                   for key, value in settings if key == "Environment")
+    (tmp_path / "halsodata.toml").write_text(
+        '[imap]\nauth = "xoauth2"\nusername = "hd@region.example"\n'
+        '[smtp]\nauth = "xoauth2"\nusername = "hd@region.example"\nfrom_address = "hd@region.example"\n'
+        '[store]\nkey_file = "/etc/halsodata/credentials/store.key"\n'
+        '[oauth]\ntenant_id = "t"\nclient_id = "c"\nclient_secret_file = "/etc/halsodata/credentials/x"\n')
+    from intake.config import load
+    config = load(tmp_path / "halsodata.toml", environ=environ)
+    assert str(config.store.key_file) == "/run/credentials/halsodata.service/store.key"
+    assert str(config.oauth.client_secret_file) == "/run/credentials/halsodata.service/oauth-client.secret"
