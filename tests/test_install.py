@@ -97,3 +97,15 @@ def test_the_systemd_unit_is_valid_hardened_and_its_environment_is_configuration
     config = load(tmp_path / "halsodata.toml", environ=environ)
     assert str(config.store.key_file) == "/run/credentials/halsodata.service/store.key"
     assert str(config.oauth.client_secret_file) == "/run/credentials/halsodata.service/oauth-client.secret"
+
+
+def test_the_configuration_in_the_readme_operator_section_loads(tmp_path):
+    import re
+
+    from intake.config import load
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Operating it"):]
+    [example] = re.findall(r"```toml\n(.*?)```", section, re.S)[:1]
+    (tmp_path / "halsodata.toml").write_text(example)
+    config = load(tmp_path / "halsodata.toml", environ={})
+    assert config.imap.auth == config.smtp.auth == "xoauth2" and config.metrics.enabled
