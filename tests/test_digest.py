@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from click.testing import CliRunner
 
 from intake import daemon
@@ -15,6 +17,14 @@ from tests.samples.demo import demo_set
 
 COORDINATORS = "handlaggare@region.test"
 SWEDEN = ZoneInfo("Europe/Stockholm")
+
+
+@pytest.fixture(autouse=True)
+def _quiet_smtp_sink():
+    """The test SMTP server logs from its own thread; such a line must not land in a CLI's captured output."""
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    yield
+    logging.getLogger("mail.log").setLevel(logging.NOTSET)
 
 
 def _cli(config, *args):

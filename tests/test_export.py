@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -35,6 +36,7 @@ def demo(tmp_path_factory, dovecot):
     from tests.conftest import write_config
     from tests.support.smtp_sink import SmtpSink
     from intake import config as config_mod
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # the sink's thread must not log into CLI output
     sink = SmtpSink()
     sink.start()
     tmp = tmp_path_factory.mktemp("export")

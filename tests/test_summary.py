@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 
+import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
@@ -23,6 +25,14 @@ COORDINATORS = "handlaggare@region.test"
 ON = f'[coordinators]\naddresses = ["{COORDINATORS}"]\ndigest = false\n'
 
 
+@pytest.fixture(autouse=True)
+def _quiet_smtp_sink():
+    """The test SMTP server logs from its own thread; such a line must not land in a CLI's captured output."""
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    yield
+    logging.getLogger("mail.log").setLevel(logging.NOTSET)
+
+
 def _cli(config, *args) -> str:
     result = CliRunner().invoke(main, ["--config", str(config.source), *args])
     assert result.exit_code == 0, result.output
@@ -37,8 +47,8 @@ def _to_researchers(sink) -> list:
     return [m for m in sink.messages if m.rcpt_tos != [COORDINATORS]]
 
 
-def test_one_summary_per_case_event_and_none_twice(mailbox, smtp_sink, make_config):
-    config = make_config(extra=ON)
+def test_one_summary_per_case_event_and_none_twice(mailbox, smtp_sink, make_config, store_url):
+    config = make_config(store_url, extra=ON)
     incomplete = demo_set(MAILBOX_USER)[2]  # Karin Nilsson: no ethics decision, no variable list yet
     mailbox.deliver(MAILBOX_USER, incomplete.raw)
     daemon.run_once(config)
