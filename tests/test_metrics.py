@@ -70,8 +70,10 @@ def test_a_running_daemon_reports_intake_and_turns_unhealthy_when_the_mailbox_go
         def settled():
             values = _samples(_get(f"{base}/metrics").text)
             waiting = sum(values.get(("halsodata_outbox", (("status", s),)), 1) for s in ("queued", "sending"))
-            return values if waiting == 0 and values.get(("halsodata_outbox", (("status", "sent"),))) else None
-        values = _wait(settled, 15, "the sent reply to show in /metrics")
+            sent = values.get(("halsodata_outbox", (("status", "sent"),)))
+            polled = ("halsodata_last_successful_poll_timestamp_seconds", ()) in values  # written after the cycle
+            return values if waiting == 0 and sent and polled else None
+        values = _wait(settled, 15, "the sent reply and the finished cycle to show in /metrics")
         assert values[("halsodata_database_up", ())] == 1
         assert values[("halsodata_outbox", (("status", "sent"),))] == len(smtp_sink.messages)
         assert values[("halsodata_mails_taken_in_total", ())] == 1
