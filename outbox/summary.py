@@ -23,6 +23,7 @@ from intake import pnr
 from intake.facts import base_ref
 from intake.matching import case_tag
 from rules.registry import RULES, RULE_IDS
+from rules.sensitive_data_not_in_mail import EXPECTED as EXPECTED_PNR
 from store.db import session_scope
 from store.models import Attachment, Case, Finding, InboundMail, OutboxMail, utcnow
 
@@ -186,18 +187,17 @@ def _warnings(mails: list[InboundMail], docs: list[Attachment], findings: list[F
               case: Case) -> list[Notice]:
     out = []
     in_mail = sum(m.pnr_count for m in mails)
-    in_files = [a for a in docs if a.pnr_count]
+    # as the rule sensitive_data.not_in_mail: the applicant's own number on the form is expected
+    in_files = [a for a in docs if a.pnr_count > EXPECTED_PNR.get(a.kind or "", 0)]
     if in_mail or in_files:
         where_sv = (["mejlens ämne eller text"] if in_mail else []) + [pnr.redact(a.filename) for a in in_files]
         where_en = (["the mails' subject or text"] if in_mail else []) + [pnr.redact(a.filename) for a in in_files]
         n = in_mail + sum(a.pnr_count for a in in_files)
         out.append(Notice("identity_numbers",
                           f"{_plural(n, 'personnummer', 'personnummer')} hittades i {', '.join(where_sv)} (visas "
-                          "inte här). Hantera det som en säkerhetshändelse enligt rutinen. Ett personnummer på "
-                          "ansökningsblanketten (sökandens eget) är väntat.",
+                          "inte här). Hantera det som en säkerhetshändelse enligt rutinen.",
                           f"{_plural(n, 'personal identity number', 'personal identity numbers')} found in "
-                          f"{', '.join(where_en)} (not shown here). Handle it as a security event by the routine. "
-                          "One number on the application form (the applicant's own) is expected."))
+                          f"{', '.join(where_en)} (not shown here). Handle it as a security event by the routine."))
     auth = next((f for f in findings if f.rule == "sender.authenticated" and f.status == "needs_review"), None)
     if auth is not None:
         detail = "; ".join(str(e.get("detail", "")) for e in auth.evidence if e.get("detail"))
