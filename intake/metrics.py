@@ -98,18 +98,22 @@ def _seconds(later: datetime, earlier: datetime) -> int:
 
 def health(engine: Engine, stall_after: int, name: str, started_at: datetime, now: datetime | None = None) -> Health:
     """Healthy unless the database cannot be used, the mailbox has not been read for `stall_after` seconds
-    (counted from `started_at` before the first read), or a mail taken in has waited that long to be processed."""
+    (counted from `started_at` before the first read) and no mail was processed in that time either (a long
+    cycle through a backlog), or a mail taken in has waited that long to be processed."""
     now = now or utcnow()
     try:
         with Session(engine) as s:
             row = s.get(ServiceStatus, name)
             waiting = s.exec(select(InboundMail.id, InboundMail.fetched_at).where(InboundMail.status == "fetched")
                              .order_by(InboundMail.fetched_at, InboundMail.id).limit(1)).first()
+            processed = _aware(s.exec(select(func.max(InboundMail.processed_at))).one())
     except SQLAlchemyError as exc:
         return Health(False, f"database unreachable: {db.describe(exc, engine)}")
     last_poll = _aware(row.last_poll_at) if row is not None else None
     since = last_poll or started_at
-    if _seconds(now, since) > stall_after:
+    # The heartbeat is written when a cycle ends; one cycle through a large backlog is long but not stalled.
+    busy = processed is not None and _seconds(now, processed) <= stall_after
+    if _seconds(now, since) > stall_after and not busy:
         what = (f"the mailbox has not been read successfully for {_seconds(now, since)} s" if last_poll else
                 f"the mailbox has not been read successfully since the daemon started {_seconds(now, since)} s ago")
         error = f"; last error: {row.last_error}" if row is not None and row.last_error else ""
@@ -120,7 +124,12 @@ def health(engine: Engine, stall_after: int, name: str, started_at: datetime, no
                              f" s ago and is still not processed (limit [metrics] stall_after = {stall_after} s). "
                              "Fix: see the daemon's log for that mail; `halsodata mails list --status fetched` "
                              "lists what waits.")
-    read = f"mailbox read {_seconds(now, last_poll)} s ago" if last_poll else "starting, mailbox not read yet"
+    if _seconds(now, since) > stall_after:
+        read = f"working through a backlog, last mail processed {_seconds(now, processed)} s ago"
+    elif last_poll:
+        read = f"mailbox read {_seconds(now, last_poll)} s ago"
+    else:
+        read = "starting, mailbox not read yet"
     return Health(True, f"ok: {read}, {'a mail is being processed' if waiting else 'nothing waiting'}")
 
 

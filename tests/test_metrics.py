@@ -130,12 +130,19 @@ def test_health_follows_the_heartbeat_and_the_oldest_waiting_mail(engine):
     assert not late.ok and "has not been read successfully for 70" in late.reason
     assert "last error: cannot connect to the IMAP server" in late.reason
 
+    with session_scope(engine) as s:  # a long cycle through a backlog: mails are processed, the cycle not done
+        s.add(InboundMail(account="a", folder="INBOX", uidvalidity=1, uid=6, sha256="aa", size=10, status="processed",
+                          processed_at=now + timedelta(seconds=650)))
+    busy = check(now + timedelta(seconds=700))
+    assert busy.ok and "working through a backlog, last mail processed 50 s ago" in busy.reason
+    assert not check(now + timedelta(seconds=1300)).ok
+
     with session_scope(engine) as s:  # a mail taken in but never processed (a reader hangs, say)
         s.add(InboundMail(account="a", folder="INBOX", uidvalidity=1, uid=7, sha256="ab", size=10,
                           fetched_at=now - timedelta(seconds=900), from_address="forskare@uni.example"))
     beat.polled()
     waiting = check(now)
-    assert not waiting.ok and "mail #1 was taken in 900 s ago and is still not processed" in waiting.reason
+    assert not waiting.ok and "mail #2 was taken in 900 s ago and is still not processed" in waiting.reason
     assert "forskare" not in waiting.reason
 
 
