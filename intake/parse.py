@@ -96,7 +96,13 @@ def _addresses(msg: Message, *names: str) -> list[tuple[str, str]]:
     """(display name, address) pairs. Split before decoding: an encoded word may hide a comma or a fake
     "<address>" in the display name, which must never become the address we answer."""
     raw = [_raw_header(msg, n) for n in names]
-    return [(_decode(name).strip(), one_line(addr, 320).lower()) for name, addr in getaddresses(raw) if "@" in addr]
+    return [(_decode(name).strip(), addr.lower()) for name, addr in getaddresses(raw)
+            if _ADDRESS.fullmatch(addr) and not any(unicodedata.category(ch)[0] == "C" for ch in addr)]
+
+
+# An address we may answer: one local part and one domain, nothing that needs quoting, no spaces or control
+# characters (a NUL or a line break inside the address must not turn into another address, or into a header).
+_ADDRESS = re.compile(r"[^\s@<>()\[\],;:\\\"\x00-\x1f\x7f]{1,64}@[^\s@<>()\[\],;:\\\"\x00-\x1f\x7f]{1,255}")
 
 
 def one_line(value: str | None, limit: int = 1000) -> str:

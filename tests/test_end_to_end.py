@@ -24,13 +24,13 @@ def _deliver(server, raw: bytes) -> None:
 def _cases_json(config) -> list[dict]:
     result = CliRunner().invoke(main, ["--config", str(config.source), "cases", "list", "--json"])
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.stdout)
 
 
 def _show_json(config, number: str) -> dict:
     result = CliRunner().invoke(main, ["--config", str(config.source), "cases", "show", number, "--json"])
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.stdout)
 
 
 def test_new_mail_gives_one_case_and_one_acknowledgment(mailbox, smtp_sink, make_config, store_url):
@@ -169,7 +169,7 @@ def test_unparseable_mail_is_kept_recorded_and_the_next_goes_on(mailbox, smtp_si
     assert report.taken_in == 2 and report.failed == 1 and report.sent == 2
     result = CliRunner().invoke(main, ["--config", str(config.source), "mails", "list", "--status", "failed",
                                        "--json"])
-    [failed] = json.loads(result.output)
+    [failed] = json.loads(result.stdout)
     assert "cannot be parsed" in failed["outcome"] and failed["case"] is None
     # the raw message is kept, and readable with the key
     from intake.daemon import open_context

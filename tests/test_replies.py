@@ -153,7 +153,7 @@ def test_a_bounce_of_our_reply_is_attached_to_its_case_and_flagged(mailbox, smtp
     assert len(smtp_sink.messages) == 2  # never answered
     out = CliRunner().invoke(main, ["--config", str(config.source), "outbox", "list", "--status", "bounced",
                                     "--json"])
-    [bounced] = json.loads(out.output)
+    [bounced] = json.loads(out.stdout)
     assert bounced["type"] == "acknowledgment" and bounced["message_id"] == ack.message["Message-ID"]
 
 
@@ -223,7 +223,7 @@ def test_coordinator_approves_edits_and_rejects(mailbox, smtp_sink, make_config)
     daemon.run_once(config)
     assert len(smtp_sink.wait_for(1)) == 1  # the acknowledgment only
     run = CliRunner().invoke
-    listed = json.loads(run(main, ["--config", str(config.source), "outbox", "list", "--json"]).output)
+    listed = json.loads(run(main, ["--config", str(config.source), "outbox", "list", "--json"]).stdout)
     [waiting] = [r for r in listed if r["status"] == "pending_approval"]
     edited = run(main, ["--config", str(config.source), "outbox", "edit", str(waiting["id"]), "--body-file", "-"],
                  input="Hej Anna,\n\nVi behöver beslutet från Etikprövningsmyndigheten.\n")
@@ -246,7 +246,7 @@ def test_coordinator_commands_refuse_what_would_hurt(mailbox, smtp_sink, make_co
     mailbox.deliver(MAILBOX_USER, factory.mail())
     daemon.run_once(config)
     run, cfg = CliRunner().invoke, ["--config", str(config.source)]
-    [waiting] = json.loads(run(main, [*cfg, "outbox", "list", "--status", "pending_approval", "--json"]).output)
+    [waiting] = json.loads(run(main, [*cfg, "outbox", "list", "--status", "pending_approval", "--json"]).stdout)
     untagged = run(main, [*cfg, "outbox", "edit", str(waiting["id"]), "--subject", "Komplettering"])
     assert untagged.exit_code != 0 and "keep the case tag" in untagged.output
     tagged = run(main, [*cfg, "outbox", "edit", str(waiting["id"]), "--subject",

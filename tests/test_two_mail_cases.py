@@ -19,12 +19,12 @@ from tests.samples.projects import STATIN
 def _show(config, number: str) -> dict:
     result = CliRunner().invoke(main, ["--config", str(config.source), "cases", "show", number, "--json"])
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.stdout)
 
 
 def _only_case(config) -> dict:
     result = CliRunner().invoke(main, ["--config", str(config.source), "cases", "list", "--json"])
-    [case] = json.loads(result.output)
+    [case] = json.loads(result.stdout)
     return case
 
 
