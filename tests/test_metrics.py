@@ -7,6 +7,7 @@ mailbox goes away; the others check the health rules with a clock and a database
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,9 +16,11 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
 from intake import metrics
+from intake.cli import main
 from intake.config import ConfigError, load
 from store import db, migrate
 from store.db import session_scope
@@ -85,6 +88,11 @@ def test_a_running_daemon_reports_intake_and_turns_unhealthy_when_the_mailbox_go
         assert "anna.lindqvist" not in page and "uni.example" not in page  # no addresses, no subjects
         healthy = _get(f"{base}/health")
         assert healthy.status_code == 200 and healthy.text.startswith("ok: mailbox read")
+        doctor = CliRunner().invoke(main, ["--config", str(path), "doctor"])
+        assert doctor.exit_code == 0, doctor.output
+        assert re.search(rf"^ok +metrics +a daemon answers on {base}/health: ok: mailbox read", doctor.output, re.M)
+        assert re.search(rf"^ok +daemon +the daemon \S+:{proc.pid} last read the mailbox \d+ s ago$", doctor.output,
+                         re.M), doctor.output
 
         mailbox.stop()  # the mailbox server goes away; the daemon retries, intake stalls
         try:
