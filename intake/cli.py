@@ -302,7 +302,8 @@ def doctor(obj: _Obj, rcpt: str | None):
 
     Signs in to the mailbox and looks at the folders, signs in to SMTP and tries MAIL FROM / RCPT TO
     (then RSET: nothing is sent), checks the database's schema revision, that the file store is writable
-    and that the key decrypts stored files. Changes nothing. Exits 1 when there is any problem.
+    and that the key decrypts stored files. Changes nothing (the file written to test the store is removed
+    at once). Exits 1 when there is any problem.
     """
     from intake import doctor as doctor_mod
     logs.setup("WARNING")  # the doctor's own lines are the report; library chatter would hide them

@@ -1,7 +1,8 @@
 """`halsodata doctor`: checks a configuration against the real mailbox, SMTP server, database and file store.
 
 Each check says what it found; a problem says what happened and the fix. The doctor only looks: it sends no
-mail (MAIL FROM and RCPT TO, then RSET), creates no folder, file or schema, and moves nothing.
+mail (MAIL FROM and RCPT TO, then RSET), creates no folder or schema, moves nothing, and removes the one file
+it writes to test the file store at once.
 """
 
 from __future__ import annotations
