@@ -13,7 +13,7 @@ from openpyxl.utils import get_column_letter
 from sqlmodel import Session, select
 
 from intake import pnr
-from outbox.summary import DECISION_WORDS, triage
+from outbox.summary import DECISION_WORDS, WARNING_WORDS, triage
 from store.models import Case, utcnow
 
 SWEDEN = ZoneInfo("Europe/Stockholm")
@@ -38,11 +38,6 @@ COLUMNS = [
 ]
 _WAITING = {"sv": {"researcher": "forskaren", "centre": "centrum", "": ""},
             "en": {"researcher": "researcher", "centre": "centre", "": ""}}
-_WARNING = {"identity_numbers": ("personnummer", "identity numbers"),
-            "sender_unauthenticated": ("avsändare ej autentiserad", "sender not authenticated"),
-            "unreadable_files": ("oläsbara filer", "unreadable files"),
-            "bounced_replies": ("svar studsade", "replies bounced"),
-            "other_domain": ("mejl från annan domän", "mail from another domain")}
 
 
 @dataclass
@@ -93,7 +88,7 @@ def rows(session: Session, config, filters: Filters, language: str = "sv", now: 
             "ethics_decision": DECISION_WORDS[language].get(t.ethics_decision, "") if t.ethics_decision else "",
             "state": case.state, "track": case.track,
             "missing": pnr.redact(missing),
-            "warnings": ", ".join(dict.fromkeys(_WARNING.get(w.code, (w.code, w.code))[i] for w in t.warnings)),
+            "warnings": ", ".join(dict.fromkeys(WARNING_WORDS.get(w.code, (w.code, w.code))[i] for w in t.warnings)),
             "waiting_for": _WAITING[language][waiting],
             "days_waiting": max(0, (now - case.updated_at).days) if waiting else None,
         })

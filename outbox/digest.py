@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from intake import pnr
 from outbox import compose
-from outbox.summary import COORDINATOR_TYPES, local
+from outbox.summary import COORDINATOR_TYPES, WARNING_WORDS, local, triage
 from store.db import session_scope
 from store.models import Case, InboundMail, OutboxMail, utcnow
 
@@ -40,6 +40,7 @@ class CaseLine:
     days: int = 0  # days waiting (since the last change, or since the request for overdue cases)
     reminders: int = 0
     escalated: bool = False
+    warnings: list[str] = field(default_factory=list)  # warning codes of the case's triage summary
 
 
 @dataclass
@@ -113,7 +114,9 @@ def build(session: Session, config, now: datetime | None = None) -> Digest:
     d = Digest(day=now.astimezone(SWEDEN).date(), since=since)
     live = select(Case).where(Case.state != "closed", Case.purged_at.is_(None))
     for c in session.exec(select(Case).where(Case.updated_at > since).order_by(Case.opened_at, Case.id)).all():
-        (d.new if c.opened_at > since else d.changed).append(_line(c, _days(now, c.updated_at)))
+        line = _line(c, _days(now, c.updated_at))
+        line.warnings = list(dict.fromkeys(w.code for w in triage(session, c, config).warnings))
+        (d.new if c.opened_at > since else d.changed).append(line)
     rows = session.exec(select(OutboxMail, Case.number).join(Case, isouter=True)
                         .where(OutboxMail.status == "pending_approval", OutboxMail.type.not_in(COORDINATOR_TYPES))
                         .order_by(OutboxMail.queued_at, OutboxMail.id)).all()
@@ -132,7 +135,9 @@ def build(session: Session, config, now: datetime | None = None) -> Digest:
 
 def render(d: Digest, language: str) -> tuple[str, str]:
     """(subject, body) of the digest mail."""
-    return compose.render("digest", language, d=d, local=local, since=local(d.since))
+    i = 0 if language == "sv" else 1
+    words = {code: pair[i] for code, pair in WARNING_WORDS.items()}
+    return compose.render("digest", language, d=d, local=local, since=local(d.since), words=words)
 
 
 def render_text(d: Digest, language: str) -> str:

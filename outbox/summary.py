@@ -36,6 +36,12 @@ COORDINATOR_TYPES = ("triage_summary", "digest", "escalation")
 LOOKBACK = timedelta(days=7)
 
 _DESCRIPTION = {r.id: (r.description_sv, r.description_en) for r in RULES}
+# A warning in a few words, for lists (the digest, the register): (Swedish, English).
+WARNING_WORDS = {"identity_numbers": ("personnummer", "identity numbers"),
+                 "sender_unauthenticated": ("avsändare ej autentiserad", "sender not authenticated"),
+                 "unreadable_files": ("oläsbara filer", "unreadable files"),
+                 "bounced_replies": ("svar studsade", "replies bounced"),
+                 "other_domain": ("mejl från annan domän", "mail from another domain")}
 
 
 @dataclass

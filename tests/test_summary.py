@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+import openpyxl
 import pytest
 from click.testing import CliRunner
 from sqlmodel import select
@@ -147,6 +148,13 @@ def test_a_follow_up_from_another_domain_is_a_warning_on_the_case(mailbox, smtp_
     assert warning["code"] == "other_domain" and "annan domän än ärendets" in warning["message_sv"]
     assert "! Ett mejl från karin.nilsson.privat@mejl.example" in _cli(config, "cases", "show", number, "--lang",
                                                                          "sv")
+    # the digest flags the case too, and the register
+    digest = _cli(config, "digest", "--lang", "en")
+    assert f"  {number}  incomplete  karin.nilsson@sodersjukhuset.example  " in digest
+    assert "  ! mail from another domain\n" in digest
+    _cli(config, "export", str(config.source.parent / "cases.xlsx"))
+    ws = openpyxl.load_workbook(config.source.parent / "cases.xlsx").active
+    assert [c.value for c in ws[2]][12] == "mejl från annan domän"
 
 
 def test_identity_numbers_and_a_failed_dmarc_are_warnings_and_never_shown(mailbox, smtp_sink, make_config):
