@@ -205,3 +205,20 @@ def test_same_organisation_accepts_subdomains_only():
     assert summary.same_organisation("ki.se", "KI.se".lower())
     assert not summary.same_organisation("ki.se", "kki.se")
     assert not summary.same_organisation("ki.se", "")
+
+
+def test_summaries_can_wait_for_a_coordinators_approval(mailbox, smtp_sink, make_config):
+    config = make_config(extra=ON.replace("[coordinators]", '[outbox]\nrequire_approval = ["triage_summary"]\n'
+                                                            "[coordinators]"))
+    mailbox.deliver(MAILBOX_USER, demo_set(MAILBOX_USER)[2].raw)
+    daemon.run_once(config)
+    smtp_sink.wait_for(2)
+    [waiting] = json.loads(_cli(config, "outbox", "list", "--status", "pending_approval", "--json"))
+    assert waiting["type"] == "triage_summary" and waiting["to"] == COORDINATORS
+    daemon.run_once(config)  # still waiting, and not queued a second time
+    assert _to_coordinators(smtp_sink) == []
+    assert len(json.loads(_cli(config, "outbox", "list", "--json"))) == 1
+    _cli(config, "outbox", "approve", str(waiting["id"]))
+    daemon.run_once(config)
+    [sent] = _to_coordinators(smtp_sink)
+    assert "Nytt ärende" in sent.message["Subject"]
