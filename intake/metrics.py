@@ -116,9 +116,10 @@ def health(engine: Engine, stall_after: int, name: str, started_at: datetime, no
     if _seconds(now, since) > stall_after and not busy:
         what = (f"the mailbox has not been read successfully for {_seconds(now, since)} s" if last_poll else
                 f"the mailbox has not been read successfully since the daemon started {_seconds(now, since)} s ago")
-        error = f"; last error: {row.last_error}" if row is not None and row.last_error else ""
-        return Health(False, f"intake has stalled: {what} (limit [metrics] stall_after = {stall_after} s){error}. "
-                             "Fix: see the daemon's log; `halsodata doctor` checks the mailbox, SMTP and database.")
+        error = f"; last error: {row.last_error.rstrip('.')}." if row is not None and row.last_error else "."
+        fix = "" if "Fix:" in error else (" Fix: see the daemon's log; `halsodata doctor` checks the mailbox, SMTP "
+                                          "and database.")
+        return Health(False, f"intake has stalled: {what} (limit [metrics] stall_after = {stall_after} s){error}{fix}")
     if waiting is not None and _seconds(now, _aware(waiting[1])) > stall_after:
         return Health(False, f"intake has stalled: mail #{waiting[0]} was taken in {_seconds(now, _aware(waiting[1]))}"
                              f" s ago and is still not processed (limit [metrics] stall_after = {stall_after} s). "

@@ -24,7 +24,7 @@ from intake.cli import main
 from intake.config import ConfigError, load
 from store import db, migrate
 from store.db import session_scope
-from store.models import InboundMail, ServiceStatus, utcnow
+from store.models import InboundMail, ServiceStatus
 from tests import factory
 from tests.conftest import MAILBOX_USER, write_config
 from tests.support.dovecot import free_port
@@ -113,8 +113,8 @@ def test_a_running_daemon_reports_intake_and_turns_unhealthy_when_the_mailbox_go
 # -- the health rules, with a clock ---------------------------------------------------------------------
 
 @pytest.fixture
-def engine(sqlite_url):
-    engine = db.make_engine(sqlite_url)
+def engine(store_url):
+    engine = db.make_engine(store_url)
     migrate.upgrade(engine)
     yield engine
     engine.dispose()
@@ -122,7 +122,7 @@ def engine(sqlite_url):
 
 def test_health_follows_the_heartbeat_and_the_oldest_waiting_mail(engine):
     beat = metrics.Heartbeat(engine, name="host:1")
-    now = utcnow()
+    now = beat.started_at
 
     def check(at):
         return metrics.health(engine, 600, beat.name, beat.started_at, now=at)
@@ -135,14 +135,15 @@ def test_health_follows_the_heartbeat_and_the_oldest_waiting_mail(engine):
     assert check(now + timedelta(seconds=60)).ok
     beat.failed("cannot connect to the IMAP server imap.region.example:993 (timed out). Fix: check [imap] host")
     late = check(now + timedelta(seconds=700))
-    assert not late.ok and "has not been read successfully for 70" in late.reason
-    assert "last error: cannot connect to the IMAP server" in late.reason
+    assert not late.ok and re.search(r"has not been read successfully for (699|70\d) s", late.reason), late.reason
+    assert late.reason.endswith("; last error: cannot connect to the IMAP server imap.region.example:993 (timed out)."
+                                " Fix: check [imap] host.")
 
     with session_scope(engine) as s:  # a long cycle through a backlog: mails are processed, the cycle not done
         s.add(InboundMail(account="a", folder="INBOX", uidvalidity=1, uid=6, sha256="aa", size=10, status="processed",
                           processed_at=now + timedelta(seconds=650)))
     busy = check(now + timedelta(seconds=700))
-    assert busy.ok and "working through a backlog, last mail processed 50 s ago" in busy.reason
+    assert busy.ok and re.search(r"working through a backlog, last mail processed (49|50) s ago", busy.reason)
     assert not check(now + timedelta(seconds=1300)).ok
 
     with session_scope(engine) as s:  # a mail taken in but never processed (a reader hangs, say)
