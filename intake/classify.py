@@ -163,9 +163,15 @@ def _on_heading_line(m: re.Match, text: str) -> bool:
     return len(line) <= 80 and not line.endswith((".", ",", ";")) and not line.startswith(("[", "☐", "☒", "-"))
 
 
-def _heading(rx: re.Pattern, text: str) -> re.Match | None:
-    """A match that starts a short line: a section title, such as a consent form on a document's last page."""
-    return next((m for m in rx.finditer(text) if _starts_short_line(m, text)), None)
+def _heading(rx: re.Pattern, text: str) -> tuple[re.Match | None, re.Match | None]:
+    """(a match that starts a short line, the first match): a section title, such as a consent form on a document's
+    last page, and what rx.search(text) would find, from one pass over the text."""
+    first = None
+    for m in rx.finditer(text):
+        if _starts_short_line(m, text):
+            return m, first or m
+        first = first or m
+    return None, first
 
 
 def _has_variable_table(read: ReadResult) -> str | None:
@@ -187,8 +193,13 @@ def score(read: ReadResult, filename: str) -> tuple[dict[str, float], dict[str, 
         total, found, own_title = 0.0, [], False
         for cue, rx in cues:
             m_head = rx.search(head) if cue.title else None
-            m_heading = None if m_head or not cue.title else _heading(rx, body)
-            m = m_head or m_heading or rx.search(body)
+            if m_head:
+                m, m_heading = m_head, None
+            elif cue.title:
+                m_heading, first = _heading(rx, body)
+                m = m_heading or first
+            else:
+                m_heading, m = None, rx.search(body)
             if not m:
                 continue
             gain = cue.weight * (3 if m_head else 2 if m_heading else 1)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from intake import classify, facts, pnr
 from intake.documents import Classification, FileItem, Problem, ReadResult
 from intake.readers import read_isolated
+from intake.readers.limits import read_each
 from intake.readers.limits import ReadLimits
 from intake.unpack import UnpackLimits, unpack
 from intake.variables import VariableList, parse_sheets
@@ -52,7 +53,11 @@ DEFAULT_UNPACK = UnpackLimits()
 
 
 def read_document(item: FileItem, limits: ReadLimits = DEFAULT_READ) -> Document:
-    read = read_isolated(item, limits)
+    return _document(item, read_isolated(item, limits))
+
+
+def _document(item: FileItem, read: ReadResult) -> Document:
+    """Classify a file that has been read, extract its facts and count identity numbers."""
     cls = classify.classify(read, item.filename)
     doc_facts = facts.extract(read, cls.kind)
     variables = parse_sheets(read.sheets) if read.sheets else None
@@ -61,9 +66,26 @@ def read_document(item: FileItem, limits: ReadLimits = DEFAULT_READ) -> Document
                     pnr_count=len(pnr.find(text)))
 
 
+def _understand(item: FileItem, read: ReadResult) -> Document:
+    """Runs in the reader process: the Document without the file's bytes and the read result, which the daemon
+    has already."""
+    doc = _document(item, read)
+    doc.item, doc.read = None, None  # type: ignore[assignment]
+    return doc
+
+
 def read_mail(raw: bytes, unpack_limits: UnpackLimits = DEFAULT_UNPACK,
               read_limits: ReadLimits = DEFAULT_READ) -> MailDocuments:
     """Every document in the raw mail, in the order found; what could not be unpacked is a problem, not a crash."""
     unpacked = unpack(raw, unpack_limits)
-    docs = [read_document(item, read_limits) for item in unpacked.files]
+    # Files are read several at a time in reader processes, which also classify them (in parallel, and within the
+    # same time and memory limits); a file whose reader ran out of time or memory is classified here from the reason.
+    docs: list[Document | None] = [None] * len(unpacked.files)
+    for index, read, understood in read_each(unpacked.files, read_limits, then=_understand):
+        item = unpacked.files[index]
+        if isinstance(understood, Document):
+            understood.item, understood.read = item, read
+            docs[index] = understood
+        else:
+            docs[index] = _document(item, read)
     return MailDocuments(documents=docs, problems=unpacked.problems, signatures=unpacked.signatures)
