@@ -57,11 +57,25 @@ def run(config_path: str | os.PathLike | None, rcpt: str | None = None) -> Itera
         yield Check("configuration", PROBLEM, str(exc))
         return
     yield Check("configuration", OK, f"{config.source} is valid")
-    yield from _secrets(config)
+    # A missing secret or token would make the sign-ins below fail for the same reason: named once, above.
+    missing = {}
+    for check in _secrets(config):
+        missing[check.name.split()[0]] = "needs the password"
+        yield check
     if "xoauth2" in (config.imap.auth, config.smtp.auth):
-        yield _oauth(config)
-    yield from _mailbox(config)
-    yield _smtp(config, rcpt or config.smtp.from_address)
+        token = _oauth(config)
+        yield token
+        if not token.ok:
+            missing.update({name: "needs an OAuth2 token" for name in ("imap", "smtp")
+                            if getattr(config, name).auth == "xoauth2"})
+    if "imap" in missing:
+        yield Check("mailbox sign-in", SKIPPED, f"not checked: {missing['imap']}")
+    else:
+        yield from _mailbox(config)
+    if "smtp" in missing:
+        yield Check("smtp", SKIPPED, f"not checked: {missing['smtp']}")
+    else:
+        yield _smtp(config, rcpt or config.smtp.from_address)
     yield from _database(config)
     yield from _files(config)
     if config.metrics.enabled:

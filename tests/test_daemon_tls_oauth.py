@@ -147,3 +147,16 @@ def test_doctor_names_a_certificate_the_region_ca_did_not_sign(region, tmp_path)
     assert [p.split()[1] for p in problems] == ["mailbox", "smtp"], result.output
     assert result.output.count("could not be verified against the CA file") == 2
     assert "Fix: set [imap] ca_file" in result.output and "Fix: set [smtp] ca_file" in result.output
+
+
+def test_doctor_names_a_wrong_client_secret_once(region, tmp_path):
+    config = _config(tmp_path, region)
+    (tmp_path / "client.secret").write_text("an-old-secret\n")
+    result = CliRunner().invoke(main, ["--config", str(config), "doctor"])
+    assert result.exit_code == 1
+    problems = [line for line in result.output.splitlines() if line.startswith("PROBLEM")]
+    assert len(problems) == 1 and problems[0].split()[1:3] == ["oauth", "token"], result.output
+    assert "invalid_client" in result.output and "Fix: check [oauth] tenant_id, client_id, the client secret" \
+        in result.output
+    assert "skipped  mailbox sign-in  not checked: needs an OAuth2 token" in result.output
+    assert "skipped  smtp             not checked: needs an OAuth2 token" in result.output

@@ -73,6 +73,10 @@ def _break_key(config, tmp_path):
     config.store.key_file.write_text(new_key() + "\n")  # a new key, the old one thrown away
 
 
+def _break_password_file(config, tmp_path):
+    _edit(config, 'password = "intake-secret"', 'password_file = "imap.password"')
+
+
 def _break_config(config, tmp_path):
     _edit(config, "[cases]", "[cases]\nnumber_fromat = \"X-{seq}\"")
 
@@ -95,8 +99,9 @@ def _edit(config, old: str, new: str) -> None:
     (_break_key, "file store", "cannot be decrypted with the configured key(s)",
      "set [store] key_file to the key the files were stored with"),
     (_break_config, "configuration", "cases.number_fromat: unknown key", "remove it or check its spelling"),
+    (_break_password_file, "imap password", "imap.password_file: cannot read", "point it at a readable file"),
 ], ids=["wrong-password", "missing-folder", "smtp-unreachable", "outdated-schema", "missing-key-file",
-        "key-does-not-decrypt", "unknown-key"])
+        "key-does-not-decrypt", "unknown-key", "missing-password-file"])
 def test_a_broken_configuration_names_the_problem_and_its_fix(mailbox, make_config, tmp_path, brk, check, what, fix):
     config = make_config()
     brk(config, tmp_path)
