@@ -124,7 +124,7 @@ def _mailbox(config: config_mod.Config) -> Iterator[Check]:
 
 def _folders(cfg: config_mod.ImapConfig, client) -> Check:
     names = sorted((n for _flags, _delim, n in client.list_folders()), key=lambda n: (n.upper() != "INBOX", n))
-    if cfg.folder not in names:
+    if not _exists(cfg.folder, names):
         shown = ", ".join(repr(n) for n in names[:12]) + (", ..." if len(names) > 12 else "")
         return Check("mailbox folders", PROBLEM, f"the intake folder [imap] folder = {cfg.folder!r} does not exist in "
                                                  f"the mailbox. Fix: set [imap] folder to one of {shown}.")
@@ -139,11 +139,16 @@ def _folders(cfg: config_mod.ImapConfig, client) -> Check:
         name = getattr(cfg, key)
         if not name:
             notes.append(f"no {label} folder ({NO_FOLDER[label]})")
-        elif name in names:
+        elif _exists(name, names):
             notes.append(f"{label} folder {name!r} exists")
         else:
             notes.append(f"{label} folder {name!r} does not exist yet (the daemon creates it at first use)")
     return Check("mailbox folders", OK, "; ".join(notes))
+
+
+def _exists(name: str, names: list[str]) -> bool:
+    # Folder names are exact, except INBOX, which IMAP treats as case-insensitive (RFC 3501).
+    return name in names or (name.upper() == "INBOX" and any(n.upper() == "INBOX" for n in names))
 
 
 def _smtp(config: config_mod.Config, rcpt: str) -> Check:
