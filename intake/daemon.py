@@ -250,6 +250,8 @@ def run_forever(config: Config, max_backoff: float = 300.0) -> None:
             known = isinstance(exc, (MailboxUnavailable, db.StoreUnavailable, SQLAlchemyError, IMAPClientError,
                                      OSError, BlobError))
             reason = _short(exc) if known else f"unexpected error ({type(exc).__name__})"
+            if ctx is not None and isinstance(exc, (OperationalError, InterfaceError, DisconnectionError)):
+                reason = db.describe(exc, ctx.engine)  # where, why, and what to check
             log.error("%s Retrying in %.0f s.", reason.rstrip(".") + ".", delay,
                       exc_info=not known and config.log.level == "DEBUG")
             monitor.failed(reason)

@@ -5,7 +5,8 @@
         pg.restart()             # a database restart in the middle of the daemon's work
         pg.stop(); pg.start()    # an outage
 
-Made with the OS's initdb/pg_ctl (Debian's postgresql package), trust authentication, fsync off (a test server).
+Made with the OS's initdb/pg_ctl (Debian's postgresql package), trust authentication, fsync off (a test
+server: commits survive a crash of the server, not of the machine).
 As root, the server runs as the `postgres` user, because PostgreSQL refuses to run as root.
 """
 
@@ -62,8 +63,10 @@ class PrivatePostgres:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
 
     def _pg_ctl(self, *args: str) -> None:
+        # fsync off only spares the disk: a crash of the server (not of the machine) still keeps every
+        # committed transaction. synchronous_commit must stay on, or an "immediate" stop loses the last commits.
         options = (f"-p {self.port} -k {self.rundir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off")
+                   "-c full_page_writes=off")
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.rundir / "server.log"),
                   "-o", options, "-w", "-t", "60", *args)
 
