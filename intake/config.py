@@ -260,7 +260,32 @@ class RetentionConfig(_Section):
 
 
 class LimitsConfig(_Section):
-    max_message_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    """What one mail may cost; beyond each limit the part is recorded as a problem (a finding on the case)."""
+    max_message_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="larger mail stays in the folder, "
+                                   "recorded with its header only, for a person")
+    max_attachment_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="one file, after unpacking")
+    max_total_bytes: int = Field(200 * 1024 * 1024, ge=1024, description="all files of one mail, unpacked")
+    max_files: int = Field(200, ge=1, description="files in one mail, archives included")
+    max_depth: int = Field(5, ge=1, le=20, description="wrappers inside wrappers: forwards, zip, winmail.dat")
+    max_mime_nesting: int = Field(50, ge=2, le=200, description="multiparts inside multiparts")
+    max_archive_ratio: int = Field(100, ge=2, description="unpacked / packed size of an archive (zip bombs)")
+    max_archive_members: int = Field(500, ge=1)
+    max_pages: int = Field(50, ge=1, description="pages read of one document")
+    max_ocr_pages: int = Field(5, ge=0, description="scanned pages read with OCR per document")
+    read_timeout: int = Field(60, ge=1, description="seconds to read one file")
+    read_memory_mb: int = Field(1024, ge=128, description="memory cap of the process reading one file")
+
+    def unpack_limits(self):
+        from intake.unpack import UnpackLimits
+        return UnpackLimits(max_depth=self.max_depth, max_files=self.max_files,
+                            max_file_bytes=self.max_attachment_bytes, max_total_bytes=self.max_total_bytes,
+                            max_zip_ratio=self.max_archive_ratio, max_zip_members=self.max_archive_members,
+                            max_mime_nesting=self.max_mime_nesting)
+
+    def read_limits(self):
+        from intake.readers.limits import ReadLimits
+        return ReadLimits(max_pages=self.max_pages, max_ocr_pages=self.max_ocr_pages, timeout=self.read_timeout,
+                          ocr_timeout=min(60, self.read_timeout), memory_mb=self.read_memory_mb)
 
 
 class MetricsConfig(_Section):

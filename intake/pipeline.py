@@ -116,7 +116,8 @@ def _read(ctx: Context, mail_id: int) -> tuple[bytes, ParsedMail | ParseError, M
         mail = parse(raw)
     except ParseError as exc:
         return raw, exc, None
-    return raw, mail, read_mail(raw)
+    limits = ctx.config.limits
+    return raw, mail, read_mail(raw, limits.unpack_limits(), limits.read_limits())
 
 
 def process(ctx: Context, mail_id: int) -> str:

@@ -1,0 +1,51 @@
+"""The [limits] of one mail, set by configuration: beyond each, the part becomes a finding on the case."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+from sqlmodel import select
+
+from intake import daemon
+from intake.config import LimitsConfig
+from intake.reading import DEFAULT_READ, DEFAULT_UNPACK
+from store.db import session_scope
+from store.models import Case, Finding, InboundMail
+from tests import factory
+
+
+def test_the_defaults_are_the_readers_own():
+    limits = LimitsConfig()
+    assert limits.unpack_limits() == DEFAULT_UNPACK and limits.read_limits() == DEFAULT_READ
+
+
+def _zip_of(n: int) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for i in range(n):
+            z.writestr(f"bilaga-{i}.txt", f"Bilaga {i}\n")
+    return out.getvalue()
+
+
+def test_configured_limits_turn_big_files_and_archives_into_findings(mailbox, smtp_sink, make_config):
+    config = make_config(extra="[limits]\nmax_attachment_bytes = 2048\nmax_archive_members = 3\n")
+    mailbox.deliver("intake@halsodata.test", factory.mail(attachments=[
+        ("Forskningsplan.txt", "text/plain", ("Forskningsplan för KOL-studien.\n" * 200).encode()),
+        ("bilagor.zip", "application/zip", _zip_of(5)),
+        ("variabellista.csv", "text/csv", b"Variabel;Kalla\nkon;NPR\n"),
+    ]))
+    report = daemon.run_once(config)
+    assert report.taken_in == 1 and report.failed == 0
+    with session_scope(daemon.open_context(config).engine) as s:
+        mail = s.exec(select(InboundMail)).one()
+        assert mail.status == "processed"
+        problems = json.loads(mail.problems)
+        case = s.get(Case, mail.case_id)
+        [finding] = s.exec(select(Finding).where(Finding.case_id == case.id, Finding.rule == "attachments.readable",
+                                                 Finding.current == True)).all()  # noqa: E712
+    text = json.dumps(problems)
+    assert "Forskningsplan.txt" in text and "bilagor.zip" in text
+    assert finding.status != "ok"
+    assert "Forskningsplan.txt" in finding.message_en and "bilagor.zip" in finding.message_en
