@@ -47,7 +47,9 @@ class Mailbox:
             raise MailboxUnavailable(str(exc)) from None
         except (oauth.OAuthError, ConfigError) as exc:
             _shutdown(client)
-            raise MailboxUnavailable(f"cannot get an OAuth2 token for the IMAP server {where}: {exc}") from None
+            if cfg.auth == "xoauth2":
+                raise MailboxUnavailable(f"cannot get an OAuth2 token for the IMAP server {where}: {exc}") from None
+            raise MailboxUnavailable(f"cannot sign in to the IMAP server {where}: {exc}") from None
         except LoginError:
             _shutdown(client)
             if cfg.auth == "xoauth2":

@@ -19,7 +19,7 @@ from intake.reading import MailDocuments, read_mail
 from intake.config import Config
 from intake.matching import case_tag, find_case, tag_pattern
 from intake.parse import ParseError, ParsedMail, parse
-from outbox import compose, decide, items
+from outbox import compose, decide, items, summary
 from outbox.summary import COORDINATOR_TYPES
 from rules import registry
 from store.blobs import BlobStore
@@ -264,8 +264,12 @@ def _queue_replies(s: Session, ctx: Context, case: Case, record: InboundMail, ma
     brought = s.exec(select(Attachment.id).where(Attachment.mail_id == record.id,
                                                  Attachment.kind != "other")).first() is not None
     held = bool(replies) and not brought and _answered_recently(s, case, mail.from_address, record.message_id)
+    # A mail from another organisation than the case's must not get case details back on its own: it may be a
+    # colleague, or somebody who guessed a case number. A coordinator checks and approves.
+    home = summary.domain_of(case.researcher)
+    foreign = not summary.same_organisation(summary.domain_of(mail.from_address), home)
     for reply_type in replies:
-        status = "pending_approval" if reply_type in cfg.outbox.require_approval or held else "queued"
+        status = "pending_approval" if reply_type in cfg.outbox.require_approval or held or foreign else "queued"
         out = compose.queue(
             s, reply_type=reply_type, case=case, to=mail.from_address, language=lang,
             from_address=cfg.smtp.from_address, in_reply_to=mail.message_id, references=mail.references,
@@ -277,6 +281,9 @@ def _queue_replies(s: Session, ctx: Context, case: Case, record: InboundMail, ma
             out.items = json.dumps(sorted(f.rule for f in blocking))
         if held:
             out.note = "held: this sender already got an automatic reply in this case within 24 hours"
+        elif foreign and status == "pending_approval":
+            out.note = (f"held: sent from another domain than the case's ({home}); check that the sender belongs "
+                        "to the application before approving")
 
 
 def _answered_recently(s: Session, case: Case, to: str, answering: str | None) -> bool:

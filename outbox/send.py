@@ -19,6 +19,7 @@ from sqlmodel import select
 from intake import oauth, tls
 from intake.config import ConfigError, SmtpConfig
 from store.db import session_scope
+from outbox.summary import COORDINATOR_TYPES
 from store.models import OutboxMail, utcnow
 
 log = logging.getLogger("halsodata.outbox")
@@ -90,7 +91,8 @@ def build_message(mail: OutboxMail, from_address: str, now: datetime) -> EmailMe
     if mail.references:
         msg["References"] = mail.references
     if mail.auto_submitted:
-        msg["Auto-Submitted"] = "auto-replied"
+        # RFC 3834: an answer to a mail is auto-replied; the coordinators' summaries and digests answer nothing
+        msg["Auto-Submitted"] = "auto-generated" if mail.type in COORDINATOR_TYPES else "auto-replied"
         # Asks Exchange/Outlook not to answer with out-of-office mail: one loop fewer.
         msg["X-Auto-Response-Suppress"] = "All"
     msg.set_content(mail.body, charset="utf-8")
@@ -155,8 +157,9 @@ async def _open(cfg: SmtpConfig, token_source: oauth.TokenSource | None = None) 
             await smtp.login(cfg.username, cfg.secret("smtp"))
     except (oauth.OAuthError, ConfigError) as exc:
         smtp.close()
-        raise SmtpUnavailable(f"cannot get an OAuth2 token for the SMTP server {cfg.host}:{cfg.port}: {exc}; "
-                              "replies stay queued until then.") from None
+        what = "get an OAuth2 token for" if cfg.auth == "xoauth2" else "sign in to"
+        raise SmtpUnavailable(f"cannot {what} the SMTP server {cfg.host}:{cfg.port}: {exc}; replies stay queued "
+                              "until then.") from None
     except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
         smtp.close()
         raise _unavailable(cfg, exc) from None

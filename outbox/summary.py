@@ -124,8 +124,11 @@ def _iso(value):
     raise TypeError(type(value).__name__)
 
 
-def _domain(address: str) -> str:
+def domain_of(address: str) -> str:
     return address.rsplit("@", 1)[-1].strip().lower() if "@" in address else ""
+
+
+_domain = domain_of
 
 
 def same_organisation(a: str, b: str) -> bool:

@@ -49,7 +49,7 @@ def test_the_daily_digest_goes_out_once_a_day_with_new_overdue_and_waiting_cases
     cases = {}
     daemon.run_once(config, now=_tomorrow_at(7, 0))  # before the digest time: none yet
     assert _digests(smtp_sink) == []
-    for c in json.loads(_cli(config, "cases", "list", "--json").output):
+    for c in json.loads(_cli(config, "cases", "list", "--json").stdout):
         cases[c["state"] + ":" + c["track"]] = cases.get(c["state"] + ":" + c["track"], []) + [c["number"]]
 
     daemon.run_once(config, now=_tomorrow_at(7, 31))
@@ -107,8 +107,8 @@ def test_digest_command_prints_and_sends_once(mailbox, smtp_sink, make_config):
     [digest] = _digests(smtp_sink)
     assert "2 att godkänna" in digest.message["Subject"]
     # a digest is not a reply: the cases' replies are still the researchers' own
-    for c in json.loads(_cli(config, "cases", "list", "--json").output):
-        detail = json.loads(_cli(config, "cases", "show", c["number"], "--json").output)
+    for c in json.loads(_cli(config, "cases", "list", "--json").stdout):
+        detail = json.loads(_cli(config, "cases", "show", c["number"], "--json").stdout)
         assert all(r["to"] != COORDINATORS for r in detail["replies"])
 
 

@@ -52,7 +52,7 @@ def demo(tmp_path_factory, dovecot):
     for m in mails:
         dovecot.deliver(MAILBOX_USER, m.raw)
     daemon.run_once(config)
-    numbers = {c["title"]: c["number"] for c in json.loads(_cli(config, "cases", "list", "--json").output)}
+    numbers = {c["title"]: c["number"] for c in json.loads(_cli(config, "cases", "list", "--json").stdout)}
     lung = numbers[mails[2].subject]
     ack = next(m for m in sink.messages if lung in m.message["Subject"]).message
     dovecot.deliver(MAILBOX_USER, demo_follow_up(lung, ack["Message-ID"], mails[2]).raw)

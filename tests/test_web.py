@@ -217,7 +217,7 @@ def test_users_command_adds_lists_and_disables_accounts(tmp_path):
     added = run(main, [*cfg, "users", "add", "maria", "--display-name", "Maria Ek"], input=PASSWORD + "\n")
     assert added.exit_code == 0, added.output
     assert run(main, [*cfg, "users", "add", "maria"], input=PASSWORD + "\n").exit_code != 0
-    [row] = json.loads(run(main, [*cfg, "users", "list", "--json"]).output)
+    [row] = json.loads(run(main, [*cfg, "users", "list", "--json"]).stdout)
     assert row["username"] == "maria" and row["active"] and row["local_password"]
     ctx = open_context(config)
     with session_scope(ctx.engine) as s:

@@ -1,0 +1,47 @@
+"""Details of sending that a coordinator or an operator would notice."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from intake.config import load
+from intake.mailbox import Mailbox, MailboxUnavailable
+from outbox import send
+from store.models import OutboxMail, utcnow
+from tests.conftest import write_config
+
+
+def _mail(kind: str) -> OutboxMail:
+    return OutboxMail(type=kind, message_id="<x@region.test>", to="r@uni.example", subject="s", language="sv",
+                      body="b")
+
+
+def test_summaries_and_digests_are_auto_generated_replies_are_auto_replied():
+    """RFC 3834: a coordinators' summary answers no mail, so it must not say it does."""
+    now = utcnow()
+    assert send.build_message(_mail("acknowledgment"), "h@region.test", now)["Auto-Submitted"] == "auto-replied"
+    for kind in ("triage_summary", "digest", "escalation"):
+        assert send.build_message(_mail(kind), "h@region.test", now)["Auto-Submitted"] == "auto-generated"
+
+
+def test_a_missing_password_file_is_not_called_an_oauth_problem(tmp_path, dovecot, smtp_sink):
+    """Found in review: with password sign-in, an unreadable password_file was reported as an OAuth2 token error."""
+    path = write_config(tmp_path / "halsodata.toml", imap_port=dovecot.imap_port, smtp_port=smtp_sink.port,
+                        store_url="sqlite://")
+    text = path.read_text().replace('from_address = "halsodata@region.test"',
+                                    'from_address = "halsodata@region.test"\nusername = "u"\n'
+                                    'password_file = "missing-smtp.pw"')
+    text = text.replace('password = "intake-secret"', 'password_file = "missing-imap.pw"')
+    path.write_text(text)
+    config = load(path, environ={})
+    with pytest.raises(send.SmtpUnavailable) as smtp:
+        asyncio.run(send.check(config.smtp))
+    assert "cannot sign in to the SMTP server" in str(smtp.value) and "OAuth2" not in str(smtp.value)
+    assert "password_file" in str(smtp.value)
+    with pytest.raises(MailboxUnavailable) as imap:
+        with Mailbox(config.imap):
+            pass
+    assert "cannot sign in to the IMAP server" in str(imap.value) and "OAuth2" not in str(imap.value)
+    assert "password_file" in str(imap.value)
