@@ -60,6 +60,10 @@ def write_config(imap_port: int, smtp_port: int) -> None:
 
         [cases]
         coordinators = ["handlaggare@region.test"]
+
+        [coordinators]
+        # a triage summary for each new or changed case, and a daily digest, go here
+        addresses = ["handlaggare@region.test"]
         """))
 
 
@@ -104,19 +108,30 @@ def main() -> None:
         say(f"halsodata cases show {case['number']}")
         halsodata("cases", "show", case["number"])
 
-        say(f"Replies received by the SMTP server ({len(sink.messages)}), saved in .demo/sent/")
+        say(f"Mail received by the SMTP server ({len(sink.messages)}), saved in .demo/sent/")
         for received in sink.messages:
             msg = message_from_bytes(received.data, policy=policy.default)
             print(f"  to {', '.join(received.rcpt_tos)}: {msg['Subject']}")
-        first = message_from_bytes(sink.messages[0].data, policy=policy.default)
+        mails = [message_from_bytes(r.data, policy=policy.default) for r in sink.messages]
+        first = next(m for m in mails if m["Auto-Submitted"] == "auto-replied")
         say("The first acknowledgment, as the researcher sees it")
         print(f"Subject: {first['Subject']}\nAuto-Submitted: {first['Auto-Submitted']}\n"
               f"In-Reply-To: {first['In-Reply-To']}\n")
         print(textwrap.indent(first.get_content().strip(), "  "))
+        summaries = [m for m in mails if m["Auto-Submitted"] == "auto-generated"]
+        if summaries:
+            say("The last triage summary, as the coordinators get it")
+            print(f"Subject: {summaries[-1]['Subject']}\n")
+            print(textwrap.indent(summaries[-1].get_content().strip(), "  "))
+
+        say("halsodata export .demo/cases.xlsx (the case register)")
+        halsodata("export", str(DEMO / "cases.xlsx"))
 
         say("Look around")
         print(f"  .venv/bin/halsodata --config .demo/halsodata.toml cases show {case['number']} --json\n"
-              "  .venv/bin/halsodata --config .demo/halsodata.toml mails list")
+              "  .venv/bin/halsodata --config .demo/halsodata.toml mails list\n"
+              "  .venv/bin/halsodata --config .demo/halsodata.toml digest\n"
+              "  .venv/bin/halsodata --config .demo/halsodata.toml outbox list")
     finally:
         sink.stop()
         dovecot.stop()
