@@ -255,8 +255,8 @@ def read_each(items: Iterable[FileItem], limits: ReadLimits = DEFAULT_LIMITS,
     `then` (a module-level function, so it can be named to the reader process) runs in the reader process on the
     file and its result, within the same limits, and its return value comes back as `extra`; None when it failed
     or the file was not read to the end."""
-    todo = list(enumerate(items))
-    todo.reverse()
+    # Largest first (popped from the end): a long PDF started last would keep the others waiting for it alone.
+    todo = sorted(enumerate(items), key=lambda pair: len(pair[1].data))
     ctx = _context()
     at_once = _POOL.size()
     with _POOL.lock:
