@@ -500,7 +500,7 @@ def _aware(value: datetime | None) -> datetime:
 
 def _safe_next(target: str) -> str:
     """Only a path on this site: never an open redirect to another host."""
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if not target.startswith("/") or target.startswith("//") or "\\" in target or target.startswith("/login"):
         return "/cases"
     return target
 
