@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import re
 
@@ -235,3 +236,32 @@ def test_users_command_adds_lists_and_disables_accounts(tmp_path):
     with session_scope(ctx.engine) as s:
         actions = [(e.actor.split(":")[0], e.action) for e in s.exec(select(AuditEvent).order_by(AuditEvent.id))]
     assert ("cli", "user.add") in actions and ("cli", "user.disable") in actions and ("maria", "signin") in actions
+
+
+def test_cli_outbox_commands_are_audited_like_the_web(site):
+    config, ctx, ids = site
+    run, cfg = CliRunner().invoke, ["--config", str(config.source)]
+    edited = run(main, [*cfg, "outbox", "edit", str(ids["reply"]), "--subject", "[HD-2026-0007] Komplettering"])
+    assert edited.exit_code == 0, edited.output
+    assert run(main, [*cfg, "outbox", "approve", str(ids["reply"])]).exit_code == 0
+    events = _events(ctx, "outbox.edit") + _events(ctx, "outbox.approve")
+    assert [(e.actor, e.target) for e in events] == [(f"cli:{getpass.getuser()}", f"outbox:{ids['reply']}")] * 2
+    assert json.loads(events[0].detail) == {"type": "supplement_request", "body_changed": False,
+                                            "subject_changed": True}
+    client = _signed_in(site)
+    page = client.get("/cases/HD-2026-0007")
+    assert "Godkände svar" in page.text and f"cli:{getpass.getuser()}" in page.text  # the case's history
+
+
+def test_hostile_text_is_shown_as_text_and_redirects_stay_on_the_site(site):
+    _, ctx, ids = site
+    with session_scope(ctx.engine) as s:
+        s.get(Case, ids["case"]).title = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    client = _signed_in(site)
+    assert "<script>alert" not in client.get("/cases").text
+    assert "&lt;script&gt;alert" in client.get("/cases/HD-2026-0007").text
+    other = _client(site)
+    token = _csrf(other.get("/login").text)
+    away = other.post("/login", data={"csrf": token, "username": "anna", "password": PASSWORD,
+                                      "next": "//evil.example/cases"})
+    assert away.headers["location"] == "/cases"
