@@ -63,9 +63,10 @@ def open_context(config: Config) -> pipeline.Context:
     return pipeline.Context(config=config, engine=engine, blobs=BlobStore(config.store.files, keys))
 
 
-def _process(ctx: pipeline.Context, mail_id: int, report: CycleReport) -> None:
+def _process(ctx: pipeline.Context, mail_id: int, report: CycleReport,
+             ahead: pipeline.ReadAhead | None = None) -> None:
     try:
-        status = pipeline.process(ctx, mail_id)
+        status = pipeline.process(ctx, mail_id, ahead)
     except (OperationalError, InterfaceError, DisconnectionError, OSError, BlobError):
         raise  # the database, the disk or the key is the problem, not the mail: retry the cycle later
     except Exception as exc:  # one hostile mail (even one the database refuses) must never stop the daemon
@@ -78,30 +79,46 @@ def _process(ctx: pipeline.Context, mail_id: int, report: CycleReport) -> None:
 
 def take_in(ctx: pipeline.Context, mailbox: Mailbox, report: CycleReport) -> list[int]:
     """Record and process every message not seen before; return the folder's current UIDs."""
-    folder, limit = ctx.config.imap.folder, ctx.config.limits.max_message_bytes
+    folder = ctx.config.imap.folder
     uidvalidity = mailbox.select()
     uids = mailbox.uids()
     seen = known_uids(ctx.engine, mailbox.account, folder, uidvalidity)
-    for uid in uids:
-        if uid in seen:
-            continue
-        size = mailbox.size(uid)
-        if size is None:
-            continue  # expunged by someone else meanwhile
-        if size > limit:
-            raw, too_large = mailbox.fetch_header(uid), size
-        else:
-            raw, too_large = mailbox.fetch(uid), None
-        if raw is None:
-            continue
-        row = record(ctx.engine, ctx.blobs, account=mailbox.account, folder=folder, uidvalidity=uidvalidity,
-                     uid=uid, raw=raw, too_large=too_large, max_bytes=limit)
-        if row is None:
-            continue  # another daemon recorded it first
-        report.taken_in += 1
-        if row.status == "fetched":
-            _process(ctx, row.id, report)
+    ahead, waiting = pipeline.ReadAhead(ctx), []  # each mail is read while the one before it is processed
+    try:
+        for uid in uids:
+            if uid in seen:
+                continue
+            mail_id = _take_one(ctx, mailbox, uid, uidvalidity, report)
+            if mail_id is not None:
+                ahead.start(mail_id)
+                waiting.append(mail_id)
+            if len(waiting) > 1:
+                _process(ctx, waiting.pop(0), report, ahead)
+        for mail_id in waiting:
+            _process(ctx, mail_id, report, ahead)
+    finally:
+        ahead.close()
     return uids
+
+
+def _take_one(ctx: pipeline.Context, mailbox: Mailbox, uid: int, uidvalidity: int, report: CycleReport) -> int | None:
+    """Fetch and record one message; the id of its record when it is to be processed."""
+    folder, limit = ctx.config.imap.folder, ctx.config.limits.max_message_bytes
+    size = mailbox.size(uid)
+    if size is None:
+        return None  # expunged by someone else meanwhile
+    if size > limit:
+        raw, too_large = mailbox.fetch_header(uid), size
+    else:
+        raw, too_large = mailbox.fetch(uid), None
+    if raw is None:
+        return None
+    row = record(ctx.engine, ctx.blobs, account=mailbox.account, folder=folder, uidvalidity=uidvalidity,
+                 uid=uid, raw=raw, too_large=too_large, max_bytes=limit)
+    if row is None:
+        return None  # another daemon recorded it first
+    report.taken_in += 1
+    return row.id if row.status == "fetched" else None
 
 
 def process_leftovers(ctx: pipeline.Context, report: CycleReport) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -120,10 +121,31 @@ def _read(ctx: Context, mail_id: int) -> tuple[bytes, ParsedMail | ParseError, M
     return raw, mail, read_mail(raw, limits.unpack_limits(), limits.read_limits())
 
 
-def process(ctx: Context, mail_id: int) -> str:
+class ReadAhead:
+    """Reads the next mail (decrypt, parse, unpack, read its documents) in a thread while the current one is being
+    processed: reading writes nothing, and the reader processes would otherwise wait for the database."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
+        self._futures: dict[int, Future] = {}
+
+    def start(self, mail_id: int) -> None:
+        self._futures[mail_id] = self._pool.submit(_read, self.ctx, mail_id)
+
+    def take(self, mail_id: int):
+        future = self._futures.pop(mail_id, None)
+        return future.result() if future is not None else _read(self.ctx, mail_id)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._futures.clear()
+
+
+def process(ctx: Context, mail_id: int, ahead: ReadAhead | None = None) -> str:
     """Take a recorded mail to its outcome; return the new status. Idempotent: a processed mail is left alone."""
     cfg = ctx.config
-    prepared = _read(ctx, mail_id)
+    prepared = ahead.take(mail_id) if ahead is not None else _read(ctx, mail_id)
     with session_scope(ctx.engine) as s:
         # Claim the mail with a write first: it takes the row lock (PostgreSQL) or the database write lock
         # (SQLite) until this transaction ends, so a second daemon waits and then finds it processed.
