@@ -265,3 +265,47 @@ def test_hostile_text_is_shown_as_text_and_redirects_stay_on_the_site(site):
     away = other.post("/login", data={"csrf": token, "username": "anna", "password": PASSWORD,
                                       "next": "//evil.example/cases"})
     assert away.headers["location"] == "/cases"
+
+
+def test_filters_for_overdue_and_needs_review_and_swedish_time(site):
+    from datetime import datetime, timedelta, timezone
+
+    from store.models import Finding, utcnow
+    _, ctx, ids = site
+    with session_scope(ctx.engine) as s:
+        case = s.get(Case, ids["case"])
+        case.state = "incomplete"
+        case.opened_at = datetime(2026, 7, 1, 10, 0, tzinfo=timezone.utc)  # summer time: UTC+2
+        for mail in s.exec(select(InboundMail).where(InboundMail.case_id == case.id)):
+            mail.fetched_at = utcnow() - timedelta(days=30)  # the request below came after it, unanswered
+        s.add(Case(number="HD-2026-0008", year=2026, seq=8, researcher="per@uni.example", title="Annat projekt",
+                   state="complete"))
+        s.add(OutboxMail(case_id=case.id, type="supplement_request", status="sent", message_id="<r2@region.test>",
+                         to="karin@uni.example", subject="[HD-2026-0007] Komplettering", language="sv", body="x\n",
+                         sent_at=utcnow() - timedelta(days=20)))
+        s.add(Finding(case_id=case.id, rule="sender.authenticated", status="needs_review", current=True))
+    client = _signed_in(site)
+    everything = client.get("/cases").text
+    assert "HD-2026-0007" in everything and "HD-2026-0008" in everything
+    assert "2026-07-01" in everything and "20 dagar utan svar" in everything
+    for query in ("overdue=1", "review=1", "state=incomplete", "q=karin", "q=0007"):
+        listed = client.get(f"/cases?{query}").text
+        assert "HD-2026-0007" in listed and "HD-2026-0008" not in listed, query
+    assert "Inga ärenden matchar" in client.get("/cases?track=aggregated").text
+    assert "2026-07-01 12:00" in client.get("/cases/HD-2026-0007").text
+
+
+def test_actions_through_the_proxy_need_the_csrf_token_too(tmp_path):
+    config = _config(tmp_path, 'auth = "proxy"\ntrusted_proxies = ["127.0.0.1"]\n')
+    ctx = open_context(config)
+    ids = _seed(ctx, config)
+    proxied = TestClient(create_app(config, ctx), client=("127.0.0.1", 5000), follow_redirects=False,
+                         headers={"X-Remote-User": "erik"})
+    token = _csrf(proxied.get("/cases/HD-2026-0007").text)
+    assert proxied.post(f"/replies/{ids['reply']}/reject", data={"reason": "dubblett"}).status_code == 403
+    done = proxied.post(f"/replies/{ids['reply']}/reject", data={"csrf": token, "reason": "dubblett"})
+    assert done.status_code == 303
+    [event] = _events(ctx, "outbox.reject")
+    assert event.actor == "erik" and json.loads(event.detail)["reason"] == "dubblett"
+    with session_scope(ctx.engine) as s:
+        assert s.get(OutboxMail, ids["reply"]).status == "rejected"
