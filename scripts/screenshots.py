@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                               password_hash=hash_password(COORDINATOR_PASSWORD)))
             incomplete = s.exec(select(Case).where(Case.state == "incomplete").order_by(Case.id)).first()
             number = (incomplete or s.exec(select(Case)).first()).number
+            numbers = [c.number for c in s.exec(select(Case).order_by(Case.id))]
 
         import uvicorn
         port = _free_port()
@@ -105,13 +106,18 @@ def main(argv: list[str] | None = None) -> int:
             page.goto(f"{base}/cases/{number}")
             page.screenshot(path=str(args.out / "case.png"))
             page.screenshot(path=str(args.out / "case-full.png"), full_page=True)
+            written = ["login.png", "cases.png", "case.png", "case-full.png"]
+            for other in numbers:  # every demo case, whole page, for a closer look
+                page.goto(f"{base}/cases/{other}")
+                page.screenshot(path=str(args.out / f"case-{other}.png"), full_page=True)
+                written.append(f"case-{other}.png")
             page.goto(base + "/cases")
             page.get_by_role("button", name="In English").click()
             page.screenshot(path=str(args.out / "cases-en.png"))
             page.goto(f"{base}/cases/{number}")
             page.screenshot(path=str(args.out / "case-en-full.png"), full_page=True)
             browser.close()
-        for name in ("login.png", "cases.png", "case.png", "case-full.png", "cases-en.png", "case-en-full.png"):
+        for name in [*written, "cases-en.png", "case-en-full.png"]:
             print(args.out / name)
         return 0
     finally:

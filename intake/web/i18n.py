@@ -71,6 +71,13 @@ REPLY_STATUSES = {
     "rejected": ("Stoppat", "Rejected"),
 }
 
+DECISIONS = {
+    "approved": ("Godkänd", "Approved"),
+    "approved_with_conditions": ("Godkänd med villkor", "Approved with conditions"),
+    "rejected": ("Avslag", "Rejected"),
+    "advisory_only": ("Endast rådgivande yttrande", "Advisory opinion only"),
+}
+
 MAIL_STATUSES = {
     "fetched": ("Mottaget, ej behandlat", "Taken in, not processed"),
     "processed": ("Behandlat", "Processed"),
@@ -137,6 +144,8 @@ TEXT = {
     "summary": ("Sammanfattning", "Summary"),
     "warnings": ("Varningar", "Warnings"),
     "next_step": ("Nästa steg", "Next step"),
+    "ethics": ("Etikprövning", "Ethical review"),
+    "no_reference": ("inget diarienummer hittat", "no reference number found"),
     "no_summary": ("Sammanfattningen är inte tillgänglig.", "The summary is not available."),
     "findings": ("Kontroller", "Findings"),
     "evidence": ("Underlag", "Evidence"),
