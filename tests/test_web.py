@@ -309,3 +309,21 @@ def test_actions_through_the_proxy_need_the_csrf_token_too(tmp_path):
     assert event.actor == "erik" and json.loads(event.detail)["reason"] == "dubblett"
     with session_scope(ctx.engine) as s:
         assert s.get(OutboxMail, ids["reply"]).status == "rejected"
+
+
+def test_an_unexpected_error_shows_a_page_that_says_what_to_do(site, monkeypatch):
+    from intake import actions
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("Karin Nilsson 19121212-1212")  # what an error may carry never reaches the page
+
+    client = _signed_in(site)
+    config, ctx, _ = site
+    token = _csrf(client.get("/cases/HD-2026-0007").text)
+    monkeypatch.setattr(actions, "move_case", broken)
+    crashing = TestClient(create_app(config, ctx), follow_redirects=False, raise_server_exceptions=False,
+                          cookies=client.cookies)
+    response = crashing.post("/cases/HD-2026-0007/state", data={"csrf": token, "state": "decided"})
+    assert response.status_code == 500 and "kontakta en administratör" in response.text
+    assert "Karin" not in response.text and "Traceback" not in response.text
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]

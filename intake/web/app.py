@@ -33,6 +33,7 @@ log = logging.getLogger("halsodata.web")
 HERE = Path(__file__).resolve().parent
 SWEDEN = ZoneInfo("Europe/Stockholm")
 PAGE_SIZE = 50
+INTERNAL = ("triage_summary", "digest")  # mail to the coordinators themselves
 RULE_TEXT = {r.id: (r.description_sv, r.description_en) for r in RULES}
 
 SECURITY_HEADERS = {
@@ -179,10 +180,13 @@ def create_app(config: Config, context=None) -> FastAPI:
             pair = RULE_TEXT.get(rule)
             return (pair[0] if lang == "sv" else pair[1]) if pair else rule
 
-        flash = request.state.session.pop("flash", None)
+        session = getattr(request.state, "session", None)
+        if session is None:  # an error before the session was read: render with a throwaway one
+            session = request.state.session = auth.Sessions.new()
+        flash = session.pop("flash", None)
         html = env.get_template(template).render(
             request=request, viewer=viewer, lang=lang, t=t, label=label, rule_text=rule_text, flash=flash,
-            csrf=request.state.session["csrf"], proxy_mode=proxy is not None, path=request.url.path,
+            csrf=session["csrf"], proxy_mode=proxy is not None, path=request.url.path,
             **values)
         return HTMLResponse(html, status_code=status)
 
@@ -342,7 +346,10 @@ def create_app(config: Config, context=None) -> FastAPI:
         by_mail: dict[int, list[Attachment]] = {}
         for a in attachments:
             by_mail.setdefault(a.mail_id, []).append(a)
-        replies = s.exec(select(OutboxMail).where(OutboxMail.case_id == case.id).order_by(OutboxMail.id)).all()
+        everything = s.exec(select(OutboxMail).where(OutboxMail.case_id == case.id).order_by(OutboxMail.id)).all()
+        # summaries to the coordinators are about the case, not part of the conversation with the researcher
+        replies = [r for r in everything if r.type not in INTERNAL]
+        internal = [r for r in everything if r.type in INTERNAL]
         order = {rule: i for i, rule in enumerate(RULE_IDS)}
         findings = sorted(s.exec(select(Finding).where(Finding.case_id == case.id,
                                                        Finding.current == True)).all(),  # noqa: E712
@@ -354,7 +361,7 @@ def create_app(config: Config, context=None) -> FastAPI:
                          .order_by(AuditEvent.id.desc()).limit(30)).all()
         mail_dates = {m.id: m.fetched_at for m in mails}
         return render(request, "case.html", viewer, case=case, mails=mails, by_mail=by_mail,
-                      attachments=attachments, mail_dates=mail_dates, replies=replies,
+                      attachments=attachments, mail_dates=mail_dates, replies=replies, internal=internal,
                       findings=[_finding_view(f) for f in findings], timeline=timeline,
                       history=[_event_view(e) for e in history], kinds=KINDS,
                       triage=_triage(summary_module, s, case, config),

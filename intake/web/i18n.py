@@ -172,6 +172,7 @@ TEXT = {
     "attachments": ("Bilagor", "Attachments"),
     "outbox": ("Utkorg", "Outbox"),
     "no_replies": ("Inga svar.", "No replies."),
+    "internal_mail": ("{n} sammanfattningar till handläggarna", "{n} summaries to the coordinators"),
     "approve": ("Godkänn och skicka", "Approve and send"),
     "edit": ("Redigera", "Edit"),
     "reject": ("Stoppa", "Reject"),
