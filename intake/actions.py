@@ -180,6 +180,9 @@ def change_kind(session: Session, config, actor: str, attachment_id: int, kind: 
     if case is None:
         raise ActionRefused(f"document #{attachment_id} belongs to no case.",
                             f"Dokument #{attachment_id} hör inte till något ärende.")
+    # Take the case's row lock (PostgreSQL) first: intake updating the same case waits, and so do we, so two
+    # evaluations never interleave and leave two current findings for a rule.
+    session.refresh(case, with_for_update=True)
     if att.kind == kind and att.kind_source == "coordinator":
         raise ActionRefused(f"document #{attachment_id} is already {kind}.",
                             f"Dokument #{attachment_id} är redan markerat som {kind}.")
@@ -246,6 +249,7 @@ def move_case(session: Session, actor: str, case_id: int, to: str, note: str = "
     case = session.get(Case, case_id)
     if case is None:
         raise ActionRefused(f"no case #{case_id}.", f"Ärende #{case_id} finns inte.")
+    session.refresh(case, with_for_update=True)
     note = pnr.redact(note.strip())[:NOTE_LIMIT]
     before = case.state
     if to == AUTOMATIC:

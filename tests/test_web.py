@@ -24,11 +24,11 @@ PASSWORD = "korrekt-häst-batteri"
 PDF = b"%PDF-1.4\n<script>alert(1)</script>\n%%EOF\n"
 
 
-def _config(tmp_path, web: str = ""):
+def _config(tmp_path, web: str = "", store_url: str | None = None):
     (tmp_path / "web.secret").write_text("a-session-secret-for-the-tests-only\n")
     extra = ('[web]\nsecret_file = "web.secret"\nsecure_cookies = false\n' + web)
     path = write_config(tmp_path / "halsodata.toml", imap_port=1, smtp_port=2,
-                        store_url=f"sqlite:///{tmp_path / 'halsodata.db'}", extra=extra)
+                        store_url=store_url or f"sqlite:///{tmp_path / 'halsodata.db'}", extra=extra)
     return config_mod.load(path, environ={})
 
 
@@ -327,3 +327,31 @@ def test_an_unexpected_error_shows_a_page_that_says_what_to_do(site, monkeypatch
     assert response.status_code == 500 and "kontakta en administratör" in response.text
     assert "Karin" not in response.text and "Traceback" not in response.text
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+
+
+def test_kind_change_and_state_moves_on_both_databases(tmp_path, store_url):
+    from intake import actions
+    from store.models import Finding
+    config = _config(tmp_path, store_url=store_url)
+    ctx = open_context(config)
+    ids = _seed(ctx, config)
+    with session_scope(ctx.engine) as s:
+        result = actions.change_kind(s, config, "anna", ids["attachment"], "application_form")
+        assert (result.state_before, result.case.state) == ("incomplete", "incomplete")
+    with session_scope(ctx.engine) as s:
+        current = s.exec(select(Finding).where(Finding.case_id == ids["case"], Finding.current == True)).all()  # noqa: E712
+        assert len(current) == len({f.rule for f in current})  # one current finding per rule
+        assert {f.rule: f.status for f in current}["application_form.present"] == "ok"
+        assert s.get(Attachment, ids["attachment"]).kind_source == "coordinator"
+        with pytest.raises(actions.ActionRefused, match="already application_form"):
+            actions.change_kind(s, config, "anna", ids["attachment"], "application_form")
+        with pytest.raises(actions.ActionRefused, match="unknown kind"):
+            actions.change_kind(s, config, "anna", ids["attachment"], "love_letter")
+    with session_scope(ctx.engine) as s:
+        actions.move_case(s, "anna", ids["case"], "closed", "Återtagen av forskaren")
+    with session_scope(ctx.engine) as s:
+        assert s.get(Case, ids["case"]).closed_at is not None
+        with pytest.raises(actions.ActionRefused):
+            actions.move_case(s, "anna", ids["case"], "complete")  # the product's state, not a coordinator's
+        kinds = [e.action for e in s.exec(select(AuditEvent).order_by(AuditEvent.id))]
+    assert kinds == ["attachment.kind", "case.state"]
