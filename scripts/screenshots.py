@@ -107,6 +107,14 @@ def main(argv: list[str] | None = None) -> int:
             page.screenshot(path=str(args.out / "case.png"))
             page.screenshot(path=str(args.out / "case-full.png"), full_page=True)
             written = ["login.png", "cases.png", "case.png", "case-full.png"]
+            edit = page.get_by_role("link", name="Redigera")
+            if edit.count():
+                edit.first.click()
+                page.screenshot(path=str(args.out / "reply-edit.png"))
+                written.append("reply-edit.png")
+            page.goto(base + "/audit")
+            page.screenshot(path=str(args.out / "audit.png"))
+            written.append("audit.png")
             for other in numbers:  # every demo case, whole page, for a closer look
                 page.goto(f"{base}/cases/{other}")
                 page.screenshot(path=str(args.out / f"case-{other}.png"), full_page=True)
