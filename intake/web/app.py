@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import func, or_
@@ -217,6 +218,10 @@ def create_app(config: Config, context=None) -> FastAPI:
         if exc.status_code == 404:
             return render(request, "error.html", None, 404, heading_key="not_found", message_key="not_found_text")
         return render(request, "error.html", None, exc.status_code, heading_key="error", message_key="internal")
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, exc: RequestValidationError):
+        return render(request, "error.html", None, 400, heading_key="error", message_key="bad_request")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

@@ -226,6 +226,8 @@ TEXT = {
     "account_disabled": ("Ditt konto är avstängt. Kontakta en administratör.",
                          "Your account is disabled. Contact an administrator."),
     "forbidden": ("Åtkomst nekad", "Access denied"),
+    "bad_request": ("Adressen eller formuläret innehöll något som inte går att använda. Gå tillbaka och försök "
+                    "igen.", "The address or the form held something that cannot be used. Go back and try again."),
     "internal": ("Ett oväntat fel inträffade. Försök igen; om det kvarstår, kontakta en administratör "
                  "(felet finns i loggen).",
                  "An unexpected error occurred. Try again; if it persists, contact an administrator (the error is "
