@@ -356,3 +356,29 @@ def test_kind_change_and_state_moves_on_both_databases(tmp_path, store_url):
             actions.move_case(s, "anna", ids["case"], "complete")  # the product's state, not a coordinator's
         kinds = [e.action for e in s.exec(select(AuditEvent).order_by(AuditEvent.id))]
     assert kinds == ["attachment.kind", "case.state"]
+
+
+def test_editing_a_reply_in_the_browser_form_keeps_it_for_approval(tmp_path):
+    config = _config(tmp_path)
+    ctx = open_context(config)
+    ids = _seed(ctx, config)
+    client = _signed_in((config, ctx, ids))
+    form = client.get(f"/replies/{ids['reply']}/edit")
+    assert form.status_code == 200 and "Hej Karin" in form.text
+    token = _csrf(form.text)
+    subject = "[HD-2026-0007] Komplettering behövs"
+    leaked = client.post(f"/replies/{ids['reply']}/edit", data={"csrf": token, "subject": subject,
+                                                                 "body": "Gäller patient 19121212-1212\r\n"})
+    assert leaked.status_code == 400 and "personnummer" in leaked.text
+    untagged = client.post(f"/replies/{ids['reply']}/edit", data={"csrf": token, "subject": "Komplettering",
+                                                                   "body": "Hej Karin\r\n"})
+    assert untagged.status_code == 400 and "Behåll ärendetaggen [HD-2026-0007]" in untagged.text
+    done = client.post(f"/replies/{ids['reply']}/edit", data={"csrf": token, "subject": subject,
+                                                               "body": "Hej Karin,\r\n\r\nVi saknar beslutet.\r\n"})
+    assert done.status_code == 303
+    with session_scope(ctx.engine) as s:
+        reply = s.get(OutboxMail, ids["reply"])
+        assert (reply.status, reply.auto_submitted, reply.body) == (
+            "pending_approval", False, "Hej Karin,\n\nVi saknar beslutet.\n")
+    [event] = _events(ctx, "outbox.edit")
+    assert event.actor == "anna" and json.loads(event.detail)["body_changed"] is True

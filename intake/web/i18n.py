@@ -189,6 +189,7 @@ TEXT = {
     "sent_at": ("Skickat", "Sent"),
     "move_case": ("Flytta ärendet", "Move the case"),
     "move": ("Flytta", "Move"),
+    "choose_state": ("Välj steg …", "Choose a step …"),
     "note": ("Anteckning", "Note"),
     "note_hint": ("Varför, för loggen", "Why, for the record"),
     "closed_at": ("Avslutat", "Closed"),
