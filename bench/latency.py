@@ -32,6 +32,23 @@ def _first_reply_to(bench: sup.Bench, message_id: str, since: int) -> float | No
     return None
 
 
+def why_not(bench: sup.Bench, message_id: str) -> str:
+    """What the daemon's database says about a mail that got no acknowledgment in time."""
+    import sqlite3
+
+    con = sqlite3.connect(bench.workdir / "halsodata.db")
+    try:
+        mail = con.execute("select status, outcome, case_id from inboundmail where message_id = ?",
+                           (message_id,)).fetchone()
+        if mail is None:
+            return "not taken in"
+        replies = con.execute("select type, status, note from outboxmail where in_reply_to = ?",
+                              (message_id,)).fetchall()
+        return f"{mail[0]} ({mail[1]}); replies: " + (", ".join(f"{t} {s} {n!r}" for t, s, n in replies) or "none")
+    finally:
+        con.close()
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]  # nearest rank
@@ -77,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.005)
                 arrived = _first_reply_to(bench, message_id, since)
             if arrived is None:
-                print(f"mail {i + 1}: no acknowledgment within {args.timeout:g} s", flush=True)
+                print(f"mail {i + 1}: no acknowledgment within {args.timeout:g} s: {why_not(bench, message_id)}",
+                      flush=True)
                 continue
             latencies.append(arrived - delivered)
             print(f"mail {i + 1:3d}: {latencies[-1]:.2f} s", flush=True)

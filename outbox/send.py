@@ -8,6 +8,9 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email import _header_value_parser as hvp
+from email import errors as email_errors
+from email import headerregistry, policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 
@@ -79,8 +82,43 @@ class SendReport:
     copies: list[bytes] = field(default_factory=list)  # the mails as sent, for the Sent folder
 
 
+def _message_ids(value: str) -> hvp.TokenList:
+    """A list of msg-ids as the email package's parse tree: folded between ids, never RFC 2047-encoded."""
+    tree = hvp.TokenList()
+    for part in value.split():
+        try:
+            token, rest = hvp.get_msg_id(part)
+        except email_errors.HeaderParseError:  # not an id (ids are checked when read; this is the last line)
+            continue
+        if rest:
+            continue
+        if tree:
+            tree.append(hvp.WhiteSpaceTerminal(" ", "fws"))
+        tree.append(token)
+    return tree
+
+
+class _MessageIdsHeader:
+    """In-Reply-To and References. As unstructured text, the email package RFC 2047-encodes an id longer than a
+    line (Outlook's are), and the researcher's client no longer threads the reply under the mail it answers."""
+
+    max_count = 1
+
+    @classmethod
+    def parse(cls, value: str, kwds: dict) -> None:
+        kwds["parse_tree"] = tree = _message_ids(value)
+        kwds["decoded"] = str(tree)
+        kwds["defects"].extend(tree.all_defects)
+
+
+_HEADERS = headerregistry.HeaderRegistry()
+_HEADERS.map_to_type("in-reply-to", _MessageIdsHeader)
+_HEADERS.map_to_type("references", _MessageIdsHeader)
+_POLICY = policy.default.clone(header_factory=_HEADERS)
+
+
 def build_message(mail: OutboxMail, from_address: str, now: datetime) -> EmailMessage:
-    msg = EmailMessage()
+    msg = EmailMessage(policy=_POLICY)
     msg["From"] = from_address
     msg["To"] = mail.to
     msg["Subject"] = mail.subject

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 
 import pytest
 
@@ -45,3 +47,22 @@ def test_a_missing_password_file_is_not_called_an_oauth_problem(tmp_path, doveco
             pass
     assert "cannot sign in to the IMAP server" in str(imap.value) and "OAuth2" not in str(imap.value)
     assert "password_file" in str(imap.value)
+
+
+OUTLOOK_ID = "<GV1P189MB2626DBB8ABD0D1C0619173FFF7C4@GV1P189MB2626.eurprd07.prod.outlook.com>"
+
+
+def test_long_outlook_message_ids_are_not_encoded_so_the_reply_threads():
+    # Regression: the email package RFC 2047-encoded an In-Reply-To longer than a line, as Outlook's ids are, and
+    # the researcher's client could not thread the acknowledgment under the application.
+    mail = _mail("acknowledgment")
+    mail.in_reply_to = OUTLOOK_ID
+    mail.references = f"<first@kth.example> {OUTLOOK_ID} <a@b.c> not-an-id"
+    raw = send.build_message(mail, "halsodata@region.test", utcnow()).as_bytes()
+    header_block = raw.split(b"\n\n", 1)[0].decode()
+    assert "=?" not in header_block
+    assert f"In-Reply-To: {OUTLOOK_ID}" in header_block
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["In-Reply-To"] == OUTLOOK_ID
+    assert parsed["References"].split() == ["<first@kth.example>", OUTLOOK_ID, "<a@b.c>"]
+    assert all(len(line) <= 998 for line in raw.split(b"\n"))
