@@ -49,3 +49,35 @@ def test_configured_limits_turn_big_files_and_archives_into_findings(mailbox, sm
     assert "Forskningsplan.txt" in text and "bilagor.zip" in text
     assert finding.status != "ok"
     assert "Forskningsplan.txt" in finding.message_en and "bilagor.zip" in finding.message_en
+
+
+class _DaemonGone:
+    """A reader's connection whose daemon died while the file was being read."""
+
+    def __init__(self):
+        self.tasks = [("note.txt", "text/plain", None, DEFAULT_READ, None)]
+
+    def fileno(self) -> int:
+        return -1
+
+    def recv(self):
+        return self.tasks.pop(0) if self.tasks else None
+
+    def recv_bytes(self) -> bytes:
+        return b"Forskningsplan"
+
+    def send(self, _message) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_reader_whose_daemon_died_ends_quietly(capfd):
+    """Regression: after a SIGKILL of the daemon every reader printed a BrokenPipeError traceback into its log."""
+    import multiprocessing
+
+    from intake.readers.limits import _serve
+
+    child = multiprocessing.get_context("fork").Process(target=_serve, args=(_DaemonGone(),))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    assert "Traceback" not in capfd.readouterr().err

@@ -140,8 +140,13 @@ def _serve(conn) -> None:
         try:
             conn.send((result, extra, retire))
         except MemoryError:
-            conn.send((ReadResult(readable=False, reason=memory_reason(limits)), None, True))
+            try:
+                conn.send((ReadResult(readable=False, reason=memory_reason(limits)), None, True))
+            except OSError:
+                return
             retire = True
+        except OSError:  # BrokenPipeError: the daemon is gone (killed or stopped); nobody waits for the result
+            return
         if retire:
             return
         if resource is not None:
