@@ -81,3 +81,29 @@ def test_a_reader_whose_daemon_died_ends_quietly(capfd):
     child.join(30)
     assert child.exitcode == 0
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_reader_processes_let_go_of_the_daemons_pipes():
+    """Regression: readers forked from the daemon kept every pipe it had open, so the other end never saw end of
+    file (a test run hung at the end waiting for the browser driver's pipe a reader still held)."""
+    import os
+    import select
+
+    from intake.documents import FileItem
+    from intake.readers import limits
+
+    limits._POOL.shutdown()  # readers forked before the pipe existed would not hold it anyway
+    r, w = os.pipe()
+    try:
+        result = limits.read_isolated(FileItem(filename="plan.txt", content_type="text/plain", data=b"Forskningsplan"))
+        assert result.readable
+        assert limits._POOL.idle, "the reader stays for the next file"
+        os.close(w)
+        w = None
+        ready, _, _ = select.select([r], [], [], 10)
+        assert ready and os.read(r, 1) == b"", "a reader process still holds the write end of the pipe"
+    finally:
+        os.close(r)
+        if w is not None:
+            os.close(w)
+        limits._POOL.shutdown()

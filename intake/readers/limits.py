@@ -12,7 +12,6 @@ import atexit
 import multiprocessing
 import os
 import signal
-import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -71,23 +70,48 @@ def _address_space() -> int:
         return 0
 
 
-def _close_inherited_sockets(keep: int) -> None:
-    """The daemon's IMAP, SMTP and database connections, and other readers' pipes, are not this process's."""
+def _descriptors() -> dict[int, tuple[int, int]]:
+    """This process's open file descriptors above stderr, each with the identity of what it refers to."""
     try:
         fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
     except OSError:
-        return
+        return {}
+    out = {}
     for fd in fds:
-        if fd <= 2 or fd == keep:
+        if fd <= 2:
             continue
         try:
-            if stat.S_ISSOCK(os.fstat(fd).st_mode):
-                os.close(fd)
+            st = os.fstat(fd)
         except OSError:
-            pass
+            continue
+        out[fd] = (st.st_dev, st.st_ino)
+    return out
 
 
-def _serve(conn) -> None:
+def _release_inherited(inherited: dict[int, tuple[int, int]], keep: int) -> None:
+    """The daemon's IMAP, SMTP and database connections, other readers' pipes and a parent's pipes (a test runner's
+    browser, a shell waiting for end of file) are not this process's: point each at /dev/null, so the other end
+    sees this process let go. /dev/null rather than close: an inherited Python object that closes its descriptor
+    later must not close a file this process opened meanwhile under the same number."""
+    try:
+        null = os.open(os.devnull, os.O_RDWR)
+    except OSError:
+        return
+    try:
+        for fd, identity in inherited.items():
+            if fd in (keep, null):
+                continue
+            try:
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) == identity:  # still what the daemon had open, not a number reused since
+                    os.dup2(null, fd)
+            except OSError:
+                pass
+    finally:
+        os.close(null)
+
+
+def _serve(conn, inherited: dict[int, tuple[int, int]] | None = None) -> None:
     """A reader process: read files sent by the daemon until told to stop, the daemon goes or it should retire."""
     # Own process group, so a timeout also kills the tesseract processes this process starts.
     try:
@@ -97,7 +121,7 @@ def _serve(conn) -> None:
     # The daemon's handlers only set a flag; here SIGTERM must end the process.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    _close_inherited_sockets(conn.fileno())
+    _release_inherited(inherited or {}, conn.fileno())
     from intake.readers import read  # late: readers import this module
 
     hard = resource.getrlimit(resource.RLIMIT_AS)[1] if resource is not None else None
@@ -165,8 +189,10 @@ class _Reader:
     """One reader process and the file it is reading."""
 
     def __init__(self, ctx):
+        # What is open before the reader's own pipes exist: with fork the reader inherits all of it and lets it go.
+        inherited = _descriptors() if ctx.get_start_method() == "fork" else {}
         self.conn, child_conn = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_serve, args=(child_conn,), daemon=True)
+        self.proc = ctx.Process(target=_serve, args=(child_conn, inherited), daemon=True)
         self.proc.start()
         child_conn.close()  # so a dead reader shows up as EOF instead of a hang
         self.index: int | None = None
