@@ -256,6 +256,13 @@ def _short_ask(rule: str, i: int) -> str:
     return re.split(r" \(|:|, ", text, maxsplit=1)[0]
 
 
+def _step(state: str, i: int) -> str:
+    """A state as coordinators call it, with the identifier that `halsodata cases move` takes."""
+    from intake.web.i18n import STATES
+
+    return f"{STATES[state][i]} ({state})" if state in STATES else state
+
+
 def _next_step(case: Case, findings: list[FindingLine], warnings: list[Notice], waiting: int) -> tuple[str, str]:
     sv, en = [], []
     codes = {w.code for w in warnings}
@@ -287,12 +294,14 @@ def _next_step(case: Case, findings: list[FindingLine], warnings: list[Notice], 
         en.append(f"Wait for the researcher's supplement: {names_en}.")
     elif case.state == "complete":
         sv.append("Kvalitetsgranska: stämmer begäran med den godkända etikansökan och är databehovet tydligt? "
-                  "Flytta sedan ärendet till clarification eller confidentiality_review.")
+                  f"Flytta sedan ärendet till {_step('clarification', 0).lower()} eller "
+                  f"{_step('confidentiality_review', 0).lower()}.")
         en.append("Quality check: does the request match the approved ethics application, and is the data need "
-                  "clear? Then move the case to clarification or confidentiality_review.")
+                  f"clear? Then move the case to {_step('clarification', 1).lower()} or "
+                  f"{_step('confidentiality_review', 1).lower()}.")
     elif case.state not in ("received", "incomplete"):
-        sv.append(f"Ärendet är i steget {case.state}: fortsätt handläggningen.")
-        en.append(f"The case is at step {case.state}: continue its handling.")
+        sv.append(f"Ärendet är i steget {_step(case.state, 0).lower()}: fortsätt handläggningen.")
+        en.append(f"The case is at step {_step(case.state, 1).lower()}: continue its handling.")
     if review:
         sv.append("Bedöm: " + ", ".join(_DESCRIPTION.get(f.rule, (f.rule, f.rule))[0].lower() for f in review) + ".")
         en.append("Judge: " + ", ".join(_DESCRIPTION.get(f.rule, (f.rule, f.rule))[1].lower() for f in review) + ".")

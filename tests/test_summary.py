@@ -83,6 +83,9 @@ def test_one_summary_per_case_event_and_none_twice(mailbox, smtp_sink, make_conf
     body = changed.message.get_content()
     assert f"Ärende {number}: complete" in body and "beslut: godkänd" in body
     assert "Variabellista_lungnoduler.xlsx: variable_list" in body and "Kvalitetsgranska" in body
+    # the next steps as coordinators call them, with the identifier `cases move` takes
+    assert "Flytta sedan ärendet till förtydligande (clarification) eller sekretessprövning " \
+           "(confidentiality_review)." in body
     daemon.run_once(config)
     assert len(_to_coordinators(smtp_sink)) == 2
 
