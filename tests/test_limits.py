@@ -107,3 +107,21 @@ def test_reader_processes_let_go_of_the_daemons_pipes():
         if w is not None:
             os.close(w)
         limits._POOL.shutdown()
+
+
+def test_a_reader_ends_when_the_daemon_lets_go_of_its_pipe():
+    """Regression: a reader kept the daemon's end of its own pipe, so when the daemon was killed the reader waited
+    for its next file forever (orphaned reader processes after every SIGKILL)."""
+    from intake.documents import FileItem
+    from intake.readers import limits
+
+    limits._POOL.shutdown()
+    limits.read_isolated(FileItem(filename="plan.txt", content_type="text/plain", data=b"Forskningsplan"))
+    [reader] = limits._POOL.idle
+    limits._POOL.idle.clear()
+    reader.conn.close()  # what the kernel does for a daemon killed with SIGKILL; no farewell is sent
+    reader.proc.join(10)
+    alive = reader.proc.is_alive()
+    if alive:
+        reader.kill()
+    assert not alive, "the reader did not see its daemon go"

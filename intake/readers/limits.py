@@ -190,8 +190,12 @@ class _Reader:
 
     def __init__(self, ctx):
         # What is open before the reader's own pipes exist: with fork the reader inherits all of it and lets it go.
-        inherited = _descriptors() if ctx.get_start_method() == "fork" else {}
+        fork = ctx.get_start_method() == "fork"
+        inherited = _descriptors() if fork else {}
         self.conn, child_conn = ctx.Pipe(duplex=True)
+        if fork:  # and the daemon's end of this reader's own pipe: held by the reader, EOF would never come
+            st = os.fstat(self.conn.fileno())
+            inherited[self.conn.fileno()] = (st.st_dev, st.st_ino)
         self.proc = ctx.Process(target=_serve, args=(child_conn, inherited), daemon=True)
         self.proc.start()
         child_conn.close()  # so a dead reader shows up as EOF instead of a hang
