@@ -43,7 +43,7 @@ def inspect_bytes(raw: bytes, name: str, config: Config | None = None) -> dict:
     docs = read_mail(raw)
     cf = case_file_of(mail, docs)
     findings = registry.run(cf, rules_config)
-    return {
+    return pnr.redact_all({  # what a sender wrote is shown without identity numbers, as everywhere
         "file": name, "message_id": mail.message_id, "from": mail.from_address, "subject": mail.subject,
         "language": language.detect(f"{mail.subject}\n{mail.body_text}", default=default_lang),
         "auto_generated": bool(automatic.reasons(mail.message, mail.from_address, own)),
@@ -53,7 +53,7 @@ def inspect_bytes(raw: bytes, name: str, config: Config | None = None) -> dict:
         "track": cf.track, "state": registry.decide_state(findings),
         "findings": [{"rule": f.rule, "status": f.status, "message_sv": f.message_sv, "message_en": f.message_en,
                       "evidence": f.evidence} for f in findings],
-    }
+    })
 
 
 def _attachment(d: Document) -> dict:

@@ -47,7 +47,7 @@ _PREFIXES = re.compile(r"^\s*((re|sv|fw|fwd|vb|aw|antw)\s*:\s*)+", re.I)
 def _title(subject: str, number_format: str) -> str:
     """The subject without reply prefixes and case tags: the project's name as the researcher gave it."""
     title = _PREFIXES.sub("", tag_pattern(number_format).sub("", subject))
-    return _text(" ".join(title.split()), 200)
+    return _text(pnr.redact(" ".join(title.split())), 200)  # the register never holds an identity number
 
 
 def _open_case(session: Session, ctx: Context, mail: ParsedMail, lang: str) -> Case:

@@ -43,3 +43,14 @@ def redact(text: str) -> str:
     if not text:
         return text
     return _PATTERN.sub(lambda m: "ÅÅÅÅMMDD-XXXX" if _valid(m) else m.group(0), text)
+
+
+def redact_all(value):
+    """`value` (text, or lists and dicts of them, as shown by the CLI) with every identity number masked."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_all(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_all(v) for v in value]
+    return value

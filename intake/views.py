@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from sqlmodel import Session, select
 
+from intake import pnr
 from rules.registry import RULE_IDS
 from store.models import Attachment, Case, Finding, InboundMail, OutboxMail
 
@@ -18,9 +19,11 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def case_summary(case: Case) -> dict:
-    return {"number": case.number, "state": case.state, "track": case.track, "researcher": case.researcher,
-            "researcher_name": case.researcher_name, "title": case.title, "language": case.language,
-            "opened_at": _iso(case.opened_at), "updated_at": _iso(case.updated_at)}
+    # Identity numbers a researcher wrote into a subject or a file name are never shown, here as everywhere.
+    return pnr.redact_all({"number": case.number, "state": case.state, "track": case.track,
+                           "researcher": case.researcher, "researcher_name": case.researcher_name,
+                           "title": case.title, "language": case.language,
+                           "opened_at": _iso(case.opened_at), "updated_at": _iso(case.updated_at)})
 
 
 def attachment_view(att: Attachment) -> dict:
@@ -70,12 +73,14 @@ def case_detail(session: Session, case: Case) -> dict:
     # Summaries go to the coordinators, not the researcher: listed apart, never among the replies.
     replies = [r for r in outbox if r.type not in SUMMARY_TYPES]
     summaries = [r for r in outbox if r.type in SUMMARY_TYPES]
-    return {**case_summary(case), "messages": messages, "findings": [finding_view(f) for f in findings],
-            "replies": [reply_view(r) for r in replies], "summaries": [reply_view(r) for r in summaries]}
+    return pnr.redact_all({**case_summary(case), "messages": messages,
+                           "findings": [finding_view(f) for f in findings],
+                           "replies": [reply_view(r) for r in replies],
+                           "summaries": [reply_view(r) for r in summaries]})
 
 
 def mail_view(m: InboundMail, case_number: str | None) -> dict:
-    return {"id": m.id, "uid": m.uid, "uidvalidity": m.uidvalidity, "folder": m.folder,
-            "message_id": m.message_id, "sha256": m.sha256, "size": m.size, "status": m.status,
-            "outcome": m.outcome, "case": case_number, "received_at": _iso(m.fetched_at),
-            "moved": m.moved_at is not None}
+    return pnr.redact_all({"id": m.id, "uid": m.uid, "uidvalidity": m.uidvalidity, "folder": m.folder,
+                           "message_id": m.message_id, "sha256": m.sha256, "size": m.size, "status": m.status,
+                           "outcome": m.outcome, "case": case_number, "received_at": _iso(m.fetched_at),
+                           "moved": m.moved_at is not None})

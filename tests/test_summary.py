@@ -188,6 +188,12 @@ def test_identity_numbers_and_a_failed_dmarc_are_warnings_and_never_shown(mailbo
     assert codes == ["identity_numbers", "sender_unauthenticated"]
     assert pnr.find(json.dumps(json.loads(shown)["triage"], ensure_ascii=False)) == []
     assert pnr.find(_cli(config, "cases", "show", number, "--summary")) == []
+    # Regression: the case title and the mail's subject came straight from the subject, number and all.
+    for args in (("cases", "list"), ("cases", "list", "--json"), ("cases", "show", number),
+                 ("cases", "show", number, "--json"), ("mails", "list"), ("mails", "list", "--json")):
+        assert pnr.find(_cli(config, *args)) == [], args
+    assert "KOL-studien ÅÅÅÅMMDD-XXXX" in _cli(config, "cases", "list")
+    assert "patienter ÅÅÅÅMMDD-XXXX.csv" in _cli(config, "cases", "show", number)
 
 
 def test_a_bounced_reply_and_an_unreadable_file_are_warnings(mailbox, smtp_sink, make_config):

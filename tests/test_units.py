@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import io
+import json
 import logging
 
 import pytest
@@ -127,3 +128,14 @@ def test_encoded_display_names_never_change_the_address(from_header, name, addre
 def test_raw_8bit_headers_are_read_as_utf8():
     mail = parse("From: Åsa Öberg <asa@x.example>\r\nSubject: Ansökan\r\n\r\nbody\r\n".encode())
     assert (mail.from_name, mail.subject) == ("Åsa Öberg", "Ansökan")
+
+
+def test_inspect_shows_no_identity_number_from_the_subject_or_a_file_name():
+    from intake import pnr as pnr_mod
+    from intake.inspect import inspect_bytes
+
+    raw = factory.mail("Ansökan 19121212-1212", "Hej\n",
+                       attachments=[("lista 19121212-1212.txt", "text/plain", b"Forskningsplan\n")])
+    report = inspect_bytes(raw, "mail.eml")
+    assert pnr_mod.find(json.dumps(report, ensure_ascii=False)) == []
+    assert report["subject"] == "Ansökan ÅÅÅÅMMDD-XXXX"
