@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import json
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlmodel import Session, select
@@ -21,6 +22,8 @@ from intake.matching import case_tag
 from outbox import compose, decide, items
 from rules import registry
 from store.models import Attachment, AuditEvent, Case, Finding, InboundMail, OutboxMail, utcnow
+
+SWEDEN = ZoneInfo("Europe/Stockholm")  # notes are read by coordinators, in Swedish time
 
 # DOMAIN.md section 8, in the order a case moves.
 STATES = ("received", "incomplete", "complete", "clarification", "confidentiality_review", "decided", "extraction",
@@ -85,7 +88,7 @@ def approve_reply(session: Session, actor: str, reply_id: int) -> OutboxMail:
     reply = _reply(session, reply_id)
     before = reply.status
     if not _change(session, reply, APPROVABLE, status="queued", next_attempt_at=utcnow(),
-                   note=f"approved by {actor} {utcnow().isoformat()}"):
+                   note=f"approved by {actor} {utcnow().astimezone(SWEDEN).strftime('%Y-%m-%d %H:%M %Z')}"):
         raise ActionRefused(
             f"reply #{reply_id} is {reply.status}; only waiting or failed replies can be approved.",
             f"Svar #{reply_id} har status {reply.status}; bara svar som väntar eller har misslyckats kan godkännas.")

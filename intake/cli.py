@@ -288,6 +288,9 @@ def db_upgrade(obj: _Obj):
     from store import migrate
     engine = _bare_engine(obj)
     before = migrate.current(engine)
+    if before == migrate.head():
+        click.echo(f"database schema already up to date ({before}); nothing to do")
+        return
     migrate.upgrade(engine)
     click.echo(f"database schema upgraded from {before or 'empty'} to {migrate.head()}")
 
@@ -340,7 +343,7 @@ def _reply(session, reply_id: int):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def outbox_list(obj: _Obj, status: str | None, as_json: bool):
-    """List replies, newest first (default: those waiting for approval, queued or failed)."""
+    """List replies, newest first (default: those waiting for approval, queued, being sent, failed or bounced)."""
     with session_scope(_engine(obj)) as s:
         query = select(OutboxMail, Case.number).join(Case, isouter=True).order_by(OutboxMail.id.desc())
         if status:

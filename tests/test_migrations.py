@@ -45,6 +45,9 @@ def test_db_commands(make_config):
     assert out.exit_code == 0 and f"from empty to {migrate.head()}" in out.output
     out = run(main, ["--config", str(config.source), "db", "status"])
     assert "up to date" in out.output
+    out = run(main, ["--config", str(config.source), "db", "upgrade"])  # again: nothing claimed to be upgraded
+    assert out.exit_code == 0 and out.output.strip() == f"database schema already up to date ({migrate.head()}); " \
+        "nothing to do"
 
 
 def test_upgrading_from_the_previous_schema_keeps_the_data(store_url):
