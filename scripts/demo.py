@@ -64,6 +64,11 @@ def write_config(imap_port: int, smtp_port: int) -> None:
         [coordinators]
         # a triage summary for each new or changed case, and a daily digest, go here
         addresses = ["handlaggare@region.test"]
+
+        [web]
+        # `halsodata web` on http://127.0.0.1:8080; plain http, so cookies without Secure (loopback only)
+        secret_file = "web.secret"
+        secure_cookies = false
         """))
 
 
@@ -80,6 +85,7 @@ def main() -> None:
         print(f"IMAP 127.0.0.1:{dovecot.imap_port}, SMTP 127.0.0.1:{sink.port}, mailbox {USER}")
         write_config(dovecot.imap_port, sink.port)
         halsodata("keygen", "--out", str(DEMO / "store.key"))
+        halsodata("keygen", "--out", str(DEMO / "web.secret"))
 
         samples = demo_set(USER)
         say(f"Delivering {len(samples)} sample applications into the mailbox")
@@ -131,7 +137,11 @@ def main() -> None:
         print(f"  .venv/bin/halsodata --config .demo/halsodata.toml cases show {case['number']} --json\n"
               "  .venv/bin/halsodata --config .demo/halsodata.toml mails list\n"
               "  .venv/bin/halsodata --config .demo/halsodata.toml digest\n"
-              "  .venv/bin/halsodata --config .demo/halsodata.toml outbox list")
+              "  .venv/bin/halsodata --config .demo/halsodata.toml outbox list\n"
+              "  .venv/bin/halsodata --config .demo/halsodata.toml users add anna   # asks for a password\n"
+              "  .venv/bin/halsodata --config .demo/halsodata.toml web              # http://127.0.0.1:8080\n"
+              "The demo's IMAP and SMTP servers stop when the demo ends; `make demo` again starts afresh (it "
+              "empties .demo/).")
     finally:
         sink.stop()
         dovecot.stop()
