@@ -45,12 +45,18 @@ def redact(text: str) -> str:
     return _PATTERN.sub(lambda m: "ÅÅÅÅMMDD-XXXX" if _valid(m) else m.group(0), text)
 
 
+# Identifiers a program matches on: a run of their hex digits or characters may look like a number, and masking
+# it would break the match (they are made by mail clients and by us, not written by a researcher).
+_IDENTIFIERS = frozenset({"sha256", "message_id", "in_reply_to", "references"})
+
+
 def redact_all(value):
-    """`value` (text, or lists and dicts of them, as shown by the CLI) with every identity number masked."""
+    """`value` (text, or lists and dicts of them, as shown by the CLI) with every identity number masked; the values
+    of identifier keys (sha256, message ids) are left as they are."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {k: redact_all(v) for k, v in value.items()}
+        return {k: v if k in _IDENTIFIERS else redact_all(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact_all(v) for v in value]
     return value
