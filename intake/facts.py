@@ -63,6 +63,20 @@ _CONDITIONS = re.compile(r"(?:^|\n)\s*(?:villkor|condition)(?:\s*\d+)?\s*:\s*(.+
                          r"förenas med (?:följande )?villkor\s*:?\s*(.+)", re.I)
 
 
+_NEW_ITEM = re.compile(r"^\s*(?:villkor|condition|\d+[.)]|[-•*])", re.I)
+
+
+def _whole_sentence(first: str, rest: str) -> str:
+    """A condition the PDF's text wraps over several lines: its first line and the lines after it, up to the end of
+    the sentence, a blank line or the next item (at most four lines more)."""
+    value = first.strip()
+    for line in rest.lstrip("\r\n").splitlines()[:4]:
+        if value.endswith((".", "!", "?")) or not line.strip() or _NEW_ITEM.match(line):
+            break
+        value += " " + line.strip()
+    return value
+
+
 def decision(text: str) -> tuple[str | None, list[str], str | None]:
     """(outcome, conditions, the phrase it rests on); outcome None when the text decides nothing (e.g. a request)."""
     text = text or ""
@@ -74,7 +88,7 @@ def decision(text: str) -> tuple[str | None, list[str], str | None]:
     if m := _APPROVED.search(text):
         conditions = []
         for c in _CONDITIONS.finditer(text):
-            value = next(g for g in c.groups() if g)
+            value = _whole_sentence(next(g for g in c.groups() if g), text[c.end():])
             value = " ".join(value.split())[:300]
             if value and not re.match(r"^(saknas|inga|-)$", value, re.I):
                 conditions.append(value)

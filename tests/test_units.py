@@ -139,3 +139,30 @@ def test_inspect_shows_no_identity_number_from_the_subject_or_a_file_name():
     report = inspect_bytes(raw, "mail.eml")
     assert pnr_mod.find(json.dumps(report, ensure_ascii=False)) == []
     assert report["subject"] == "Ansökan ÅÅÅÅMMDD-XXXX"
+
+
+def test_an_ethics_condition_wrapped_over_lines_is_kept_whole():
+    """Found in a fresh-user trial: a condition wrapped by the PDF was cut at the end of its first line, losing its
+    substance ("... att kodade data" without "överförs till samarbetspartnern i Norge.")."""
+    from intake import facts
+
+    text = ("Etikprövningsmyndigheten godkänner forskningen.\nVillkor: Forskningspersonsinformationen ska kompletteras "
+            "med uppgift om att kodade data\növerförs till samarbetspartnern i Norge.\nBeslutet har fattats av\n")
+    assert facts.decision(text)[1] == ["Forskningspersonsinformationen ska kompletteras med uppgift om att kodade "
+                                       "data överförs till samarbetspartnern i Norge."]
+    listed = "Forskningen godkänns.\nVillkor 1: Data förvaras krypterat.\nVillkor 2: Rapportera\nårligen.\n\nRubrik\n"
+    assert facts.decision(listed)[1] == ["Data förvaras krypterat.", "Rapportera årligen."]
+
+
+def test_masking_for_display_leaves_identifiers_alone():
+    """Regression: masking every string of `inspect --json` changed a sha256 whose digits looked like an identity
+    number, and the classification bench could no longer find that file."""
+    from intake import pnr as pnr_mod
+
+    digest = "ab" + "8112189876" + "c" * 52  # 811218-9876 is Luhn-valid
+    assert pnr_mod.find(digest)
+    shown = pnr_mod.redact_all({"sha256": digest, "message_id": f"<{digest}@x>", "subject": "Ansökan 811218-9876",
+                                "attachments": [{"sha256": digest, "filename": "lista 811218-9876.txt"}]})
+    assert shown["sha256"] == digest and shown["message_id"] == f"<{digest}@x>"
+    assert shown["attachments"][0]["sha256"] == digest
+    assert shown["subject"] == "Ansökan ÅÅÅÅMMDD-XXXX" and "811218" not in shown["attachments"][0]["filename"]
