@@ -273,8 +273,8 @@ def _next_step(case: Case, findings: list[FindingLine], warnings: list[Notice], 
         sv.append("Kontrollera avsändaren (se varningarna).")
         en.append("Check the sender (see the warnings).")
     if waiting:
-        sv.append(f"Granska {_plural(waiting, 'svar', 'svar')} som väntar på godkännande (halsodata outbox list).")
-        en.append(f"Review {_plural(waiting, 'reply', 'replies')} waiting for approval (halsodata outbox list).")
+        sv.append(f"Granska {_plural(waiting, 'svar', 'svar')} som väntar på godkännande i utkorgen.")
+        en.append(f"Review {_plural(waiting, 'reply', 'replies')} waiting for approval in the outbox.")
     failed = {f.rule for f in findings if f.status == "failed"}
     missing = [f for f in findings if f.status in ("missing", "failed")]
     review = [f for f in findings if f.status == "needs_review" and f.rule != "sender.authenticated"]

@@ -161,6 +161,8 @@ def test_the_case_page_shows_mail_text_escaped_and_masked(site):
     assert "Hej &lt;b&gt;bold&lt;/b&gt;" in page.text and "<b>bold</b>" not in page.text
     assert "19121212-1212" not in page.text
     assert "Uppföljning av lungnoduler" in page.text and "Väntar på godkännande" in page.text
+    # the next step points at the outbox on this page, not at a command line
+    assert "som väntar på godkännande i utkorgen." in page.text and "halsodata outbox list" not in page.text
 
 
 def test_actions_are_audited_with_who_and_what(site):
