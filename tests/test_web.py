@@ -293,6 +293,8 @@ def test_filters_for_overdue_and_needs_review_and_swedish_time(site):
     for query in ("overdue=1", "review=1", "state=incomplete", "q=karin", "q=0007"):
         listed = client.get(f"/cases?{query}").text
         assert "HD-2026-0007" in listed and "HD-2026-0008" not in listed, query
+        assert "1 ärende<" in listed and "1 ärenden" not in listed, query  # singular for one
+    assert "2 ärenden" in everything
     assert "Inga ärenden matchar" in client.get("/cases?track=aggregated").text
     assert client.get("/cases?page=x").status_code == 400 and "försök igen" in client.get("/cases?page=x").text
     assert "2026-07-01 12:00" in client.get("/cases/HD-2026-0007").text

@@ -135,6 +135,7 @@ TEXT = {
     "attention": ("Att göra", "To do"),
     "no_cases": ("Inga ärenden matchar.", "No cases match."),
     "n_cases": ("{n} ärenden", "{n} cases"),
+    "one_case": ("1 ärende", "1 case"),
     "prev": ("Föregående", "Previous"),
     "next": ("Nästa", "Next"),
     "page": ("Sida {page} av {pages}", "Page {page} of {pages}"),
