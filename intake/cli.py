@@ -555,6 +555,40 @@ def keygen(out: Path | None):
 
 
 @main.command()
+@click.pass_obj
+def rekey(obj: _Obj):
+    """Re-encrypt every stored file with the newest key (the first line of the key file).
+
+    Run it after putting a new key on top; when it reports no file left on an old key, the old key lines can be
+    removed. Safe to run while the daemon runs, and to run again after an interruption."""
+    from store.blobs import BlobError
+
+    try:
+        ctx = daemon.open_context(obj.config)
+    except (db.StoreUnavailable, config_mod.ConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
+    changed = current = 0
+    failed: list[str] = []
+    for digest in ctx.blobs.digests():
+        try:
+            if ctx.blobs.rotate(digest):
+                changed += 1
+            else:
+                current += 1
+        except FileNotFoundError:
+            continue  # purged meanwhile
+        except BlobError as exc:
+            failed.append(str(exc))
+    click.echo(f"re-encrypted {changed} stored file(s) with the newest key; {current} already were")
+    if failed:
+        for line in failed[:20]:
+            click.echo(f"  {line}", err=True)
+        raise click.ClickException(f"{len(failed)} stored file(s) could not be re-encrypted (listed above): keep the "
+                                   "old key lines until they are dealt with")
+    click.echo("no stored file needs an older key any more: the lines below the first in the key file can go")
+
+
+@main.command()
 @click.option("--host", default=None, help="Listen on this address instead of [web] host.")
 @click.option("--port", type=int, default=None, help="Listen on this port instead of [web] port.")
 @click.pass_obj

@@ -261,7 +261,7 @@ def _ago(when) -> str:
 
 
 def _files(config: config_mod.Config) -> Iterator[Check]:
-    from store.blobs import BlobError, BlobStore, load_keys
+    from store.blobs import BlobError, BlobStore, WrongKey, load_keys
     store = config.store
     try:
         keys = load_keys(store.key_file, store.key_env)
@@ -304,9 +304,12 @@ def _files(config: config_mod.Config) -> Iterator[Check]:
     for path in {stored[-1], stored[0]}:
         try:
             data = blobs.get(path.name)
-        except BlobError as exc:
+        except WrongKey as exc:
             yield Check("file store", PROBLEM, f"{exc}. Fix: set [store] key_file to the key the files were stored "
                                                "with (after a rotation: new key first, old key on the next line).")
+            return
+        except BlobError as exc:
+            yield Check("file store", PROBLEM, str(exc))
             return
         if hashlib.sha256(data).hexdigest() != path.name:
             yield Check("file store", PROBLEM, f"stored file {path.name[:12]}… does not match its name: it was changed "

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import logging
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.errors import HeaderParseError
+from email.feedparser import BytesFeedParser
 from email.header import Header, decode_header, make_header
 from email.message import Message
+from email.policy import Policy, compat32
 from email.utils import getaddresses
 
 import mailparser
+
+from store.blobs import BlobError
 
 # mail-parser logs details of the mail it reads; those are personal data and stay out of our logs.
 logging.getLogger("mailparser").setLevel(logging.CRITICAL)
@@ -26,16 +30,48 @@ class ParseError(Exception):
     """The message cannot be read as a mail; the text says why, without quoting its content."""
 
 
-@dataclass
-class ParsedAttachment:
-    filename: str
-    content_type: str
-    data: bytes
-    container: str | None = None
+# The stdlib parser copies whatever it is fed into a buffer of four bytes per character: fed a 40 MB mail at once,
+# it holds 160 MB for a moment. Fed in slices, it holds one slice.
+_FEED_BYTES = 256 * 1024
+
+
+def message_from_bytes(source: bytes | Iterable[bytes], policy: Policy = compat32) -> Message:
+    """email.message_from_bytes, fed slice by slice so a large mail costs its size, not five times its size.
+    `source` is the raw mail, or its bytes in pieces (a stored mail read chunk by chunk is never held whole)."""
+    parser = BytesFeedParser(policy=policy)
+    for piece in [source] if isinstance(source, (bytes, bytearray, memoryview)) else source:
+        view = memoryview(piece)
+        for start in range(0, len(view), _FEED_BYTES):
+            parser.feed(bytes(view[start:start + _FEED_BYTES]))
+    return parser.close()
+
+
+def decoded_payload(part: Message) -> bytes:
+    """A leaf part's content, transfer-decoding undone. Base64 (how nearly every attachment travels) is decoded
+    straight from the parsed text: the stdlib first copies it into a list of lines, four times the file's size."""
+    payload = part.get_payload()
+    if isinstance(payload, str) and str(part.get("Content-Transfer-Encoding", "")).strip().lower() == "base64":
+        try:
+            return binascii.a2b_base64(payload)  # skips line breaks and anything outside the alphabet, as email does
+        except (binascii.Error, ValueError):  # bad padding or 8-bit bytes: the stdlib's lenient decoding
+            pass
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""
+
+
+def _skeleton(msg: Message) -> None:
+    """Drop the content of every part that is not text or a mail: what follows parsing needs the headers, the
+    structure, the text and delivery reports; documents are taken from the raw mail by intake.unpack."""
+    for part in msg.walk():
+        if not part.is_multipart() and part.get_content_maintype() not in ("text", "message"):
+            part.set_payload("")
 
 
 @dataclass
 class ParsedMail:
+    """What the mail says about itself. `message` is its skeleton: headers, MIME structure and text parts, with the
+    content of attachments dropped (intake.unpack reads those from the raw mail)."""
+
     message: Message
     message_id: str | None
     from_address: str
@@ -46,7 +82,6 @@ class ParsedMail:
     in_reply_to: str | None
     references: list[str]
     body_text: str
-    attachments: list[ParsedAttachment] = field(default_factory=list)
     authentication_results: list[str] = field(default_factory=list)
 
     @property
@@ -118,20 +153,13 @@ def header_text(msg: Message, name: str) -> str:
     return " ".join(_decode(_raw_header(msg, name)).split())
 
 
-def _payload_bytes(att: dict) -> bytes:
-    payload = att.get("payload") or ""
-    if att.get("binary"):
-        try:
-            return base64.b64decode(payload)
-        except (binascii.Error, ValueError):
-            return payload.encode("latin-1", "replace")
-    return payload.encode("utf-8", "replace") if isinstance(payload, str) else bytes(payload)
-
-
-def parse(raw: bytes) -> ParsedMail:
-    """Parse raw RFC 5322 bytes; raise ParseError when no usable mail is in them."""
+def parse(raw: bytes | Iterable[bytes]) -> ParsedMail:
+    """Parse raw RFC 5322 bytes (whole or in pieces); raise ParseError when no usable mail is in them. A stored
+    mail that cannot be read (BlobError, OSError) is the store's problem, not the mail's, and is raised as it is."""
     try:
-        mail = mailparser.parse_from_bytes(raw)
+        mail = mailparser.MailParser(message_from_bytes(raw))
+    except (BlobError, OSError):
+        raise
     except Exception as exc:  # mail-parser raises many types on hostile input
         raise ParseError(f"mail-parser could not read the message ({type(exc).__name__})") from None
     msg = mail.message
@@ -150,13 +178,7 @@ def parse(raw: bytes) -> ParsedMail:
     body = "\n".join(mail.text_plain) if mail.text_plain else ""
     if not body and mail.text_html:
         body = re.sub(r"<[^>]+>", " ", "\n".join(mail.text_html))
-    attachments = []
-    for i, att in enumerate(mail.attachments, start=1):
-        attachments.append(ParsedAttachment(
-            filename=safe_filename(att.get("filename"), f"attachment-{i}"),
-            content_type=(att.get("mail_content_type") or "application/octet-stream").lower()[:100],
-            data=_payload_bytes(att),
-        ))
+    _skeleton(msg)
     return ParsedMail(
         message=msg,
         message_id=message_id,
@@ -168,6 +190,5 @@ def parse(raw: bytes) -> ParsedMail:
         in_reply_to=in_reply_to,
         references=references,
         body_text=body,
-        attachments=attachments,
         authentication_results=[" ".join(str(h).split())[:2000] for h in (msg.get_all("Authentication-Results") or [])],
     )

@@ -105,20 +105,21 @@ def _fill(record: InboundMail, mail: ParsedMail, lang: str, auto: list[str]) -> 
     record.authentication_results = _json([_text(h, 2000) for h in mail.authentication_results])
 
 
-def _read(ctx: Context, mail_id: int) -> tuple[bytes, ParsedMail | ParseError, MailDocuments | None] | None:
+def _read(ctx: Context, mail_id: int) -> tuple[bytes | None, ParsedMail | ParseError, MailDocuments | None] | None:
     """Parse and read outside any transaction: OCR may take a minute, and no lock should wait for it."""
     with session_scope(ctx.engine) as s:
         record = s.get(InboundMail, mail_id)
         if record is None or record.status != "fetched":
             return None
         digest = record.sha256
-    raw = ctx.blobs.get(digest)
+    # The stored mail is read twice, chunk by chunk, never held whole: decrypting again costs less than keeping a
+    # large mail in memory next to its parsed form.
     try:
-        mail = parse(raw)
+        mail = parse(ctx.blobs.read_chunks(digest))
     except ParseError as exc:
-        return raw, exc, None
+        return ctx.blobs.get(digest), exc, None
     limits = ctx.config.limits
-    return raw, mail, read_mail(raw, limits.unpack_limits(), limits.read_limits())
+    return None, mail, read_mail(ctx.blobs.read_chunks(digest), limits.unpack_limits(), limits.read_limits())
 
 
 class ReadAhead:

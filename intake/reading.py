@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from intake import classify, facts, pnr
@@ -74,7 +75,7 @@ def _understand(item: FileItem, read: ReadResult) -> Document:
     return doc
 
 
-def read_mail(raw: bytes, unpack_limits: UnpackLimits = DEFAULT_UNPACK,
+def read_mail(raw: bytes | Iterable[bytes], unpack_limits: UnpackLimits = DEFAULT_UNPACK,
               read_limits: ReadLimits = DEFAULT_READ) -> MailDocuments:
     """Every document in the raw mail, in the order found; what could not be unpacked is a problem, not a crash."""
     unpacked = unpack(raw, unpack_limits)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import email
 import io
 import logging
 import mimetypes
 import re
 import unicodedata
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
 from email.message import Message
@@ -23,7 +23,8 @@ from asn1crypto import cms
 from extract_msg.msg_classes import MSGFile
 
 from intake.documents import FileItem, Problem, Unpacked
-from intake.parse import safe_filename
+from intake.parse import decoded_payload, message_from_bytes, safe_filename
+from store.blobs import BlobError
 
 # These libraries log what they read (names, subjects, bodies); that is personal data and stays out of our logs.
 for _name in ("extract_msg", "tnefparse", "olefile", "RTFDE", "compressed_rtf"):
@@ -116,11 +117,14 @@ class _Walk:
             self.out.files.append(FileItem(filename=name, content_type=content_type, data=data, container=container))
 
 
-def unpack(raw: bytes, limits: UnpackLimits = UnpackLimits()) -> Unpacked:
-    """Every document in the raw mail, in the order they appear, with what could not be taken apart."""
+def unpack(raw: bytes | Iterable[bytes], limits: UnpackLimits = UnpackLimits()) -> Unpacked:
+    """Every document in the raw mail (whole or in pieces), in the order they appear, with what could not be taken
+    apart. Nothing in the mail makes it raise; a stored mail that cannot be read (BlobError, OSError) does."""
     walk = _Walk(limits)
     try:
-        message = email.message_from_bytes(raw, policy=_POLICY)
+        message = message_from_bytes(raw, policy=_POLICY)
+    except (BlobError, OSError):
+        raise
     except RecursionError:
         walk.problem("message", "MIME structure nested too deeply to read", None)
         return walk.out
@@ -208,8 +212,7 @@ def _is_logo(part: Message, data: bytes) -> bool:
 
 
 def _payload(part: Message) -> bytes:
-    data = part.get_payload(decode=True)
-    return data if isinstance(data, bytes) else b""
+    return decoded_payload(part)
 
 
 def _encrypted_reason(part: Message) -> str:
@@ -261,7 +264,7 @@ def _too_deep(walk: _Walk, name: str, container: str | None, depth: int) -> bool
 
 def _open_mail(walk: _Walk, name: str, data: bytes, container: str | None, depth: int) -> None:
     """An attached .eml: walked as a forwarded mail; bytes without any header stay a plain file."""
-    message = email.message_from_bytes(data, policy=_POLICY)
+    message = message_from_bytes(data, policy=_POLICY)
     if not message.keys():
         walk.keep(name, "application/octet-stream", data, container)
         return
@@ -379,7 +382,7 @@ def _open_smime(walk: _Walk, name: str, data: bytes, container: str | None, dept
     if "." in signed_file:  # "beslut.pdf.p7m": a signed document (CAdES), not a signed mail
         _file(walk, signed_file, _guess_type(signed_file), content, name, depth + 1)
     else:
-        _part(walk, email.message_from_bytes(content, policy=_POLICY), name, depth + 1, nesting=0)
+        _part(walk, message_from_bytes(content, policy=_POLICY), name, depth + 1, nesting=0)
 
 
 _OPENERS: dict[str, Callable[[_Walk, str, bytes, str | None, int], None]] = {

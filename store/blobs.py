@@ -1,16 +1,46 @@
-"""Encrypted, content-addressed file store for raw mail and attachments (Fernet: AES-128-CBC with HMAC)."""
+"""Encrypted, content-addressed file store for raw mail and attachments.
+
+Files are written in chunks of 1 MiB, each sealed with AES-256-GCM, so storing or reading a 40 MB mail holds
+one chunk of ciphertext at a time rather than several copies of the whole mail. The layout of a stored file:
+
+    header   b"HDB\x01" | key id (8 bytes) | salt (16 bytes) | chunk size (4 bytes, big-endian)
+    chunks   AES-256-GCM(chunk) | tag (16 bytes), for every chunk of the content; the last one may be short or
+             empty and is always there
+
+The file's key is HKDF-SHA256 of the configured key with the file's random salt. Chunk i is sealed with nonce
+i (8 bytes) | 1 if it is the last chunk else 0 (4 bytes), and with the header and the file's name (the sha256
+of its content) as associated data: chunks cannot be reordered, dropped, cut off at the end, or moved to
+another file without the decryption failing. Files written before this format (Fernet tokens) are still read.
+"""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import os
+import struct
+from collections.abc import Iterator
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+MAGIC = b"HDB\x01"
+CHUNK = 1024 * 1024
+_HEADER = struct.Struct(">4s8s16sI")
+_TAG = 16
 
 
 class BlobError(Exception):
-    """A stored file is missing or cannot be decrypted with the configured key."""
+    """A stored file is missing, damaged or cannot be decrypted with the configured key."""
+
+
+class WrongKey(BlobError):
+    """None of the configured keys is the one a stored file was encrypted with."""
 
 
 def load_keys(key_file: Path | None, key_env: str | None) -> list[bytes]:
@@ -44,12 +74,27 @@ def new_key() -> str:
     return Fernet.generate_key().decode()
 
 
+def _key_id(key: bytes) -> bytes:
+    """Names a key in a file's header without giving anything of it away."""
+    return hmac.new(key, b"halsodata blob key id", hashlib.sha256).digest()[:8]
+
+
+def _file_key(key: bytes, salt: bytes) -> AESGCM:
+    return AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"halsodata blob v1").derive(key))
+
+
+def _nonce(index: int, last: bool) -> bytes:
+    return struct.pack(">QI", index, 1 if last else 0)
+
+
 class BlobStore:
     """Files named by the sha256 of their plain content, encrypted with the newest key."""
 
     def __init__(self, root: Path, keys: list[bytes]):
         self.root = Path(root)
-        self._fernet = MultiFernet([Fernet(k) for k in keys])
+        self._fernet = MultiFernet([Fernet(k) for k in keys])  # reads files stored before the chunked format
+        self._keys = {_key_id(raw): raw for raw in (base64.urlsafe_b64decode(k) for k in reversed(keys))}
+        self._newest = base64.urlsafe_b64decode(keys[0])
 
     def _path(self, digest: str) -> Path:
         return self.root / digest[:2] / digest
@@ -57,34 +102,100 @@ class BlobStore:
     def put(self, data: bytes) -> str:
         """Store durably (written, fsynced and renamed into place) and return the sha256 hex digest."""
         digest = hashlib.sha256(data).hexdigest()
+        if not self._path(digest).exists():
+            self._write(digest, data)
+        return digest
+
+    def _write(self, digest: str, data: bytes) -> None:
         path = self._path(digest)
-        if path.exists():
-            return digest
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with open(fd, "wb") as out:
-            out.write(self._fernet.encrypt(data))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
+        salt = os.urandom(16)
+        header = _HEADER.pack(MAGIC, _key_id(self._newest), salt, CHUNK)
+        aad, sealer, view = header + digest.encode(), _file_key(self._newest, salt), memoryview(data)
+        try:
+            with open(fd, "wb") as out:
+                out.write(header)
+                count = max(1, -(-len(view) // CHUNK))
+                for index in range(count):
+                    out.write(sealer.encrypt(_nonce(index, index == count - 1),
+                                             view[index * CHUNK:(index + 1) * CHUNK], aad))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         dfd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(dfd)
         finally:
             os.close(dfd)
-        return digest
 
     def get(self, digest: str) -> bytes:
+        """The whole content of a stored file."""
+        return b"".join(self.read_chunks(digest))
+
+    def read_chunks(self, digest: str) -> Iterator[bytes]:
+        """The content of a stored file chunk by chunk, each one authenticated before it is given out, so a large
+        mail can be parsed without ever being held whole. A missing file or a wrong key raises here; a file
+        damaged or cut short raises BlobError when its chunks are read."""
         try:
-            token = self._path(digest).read_bytes()
+            handle = open(self._path(digest), "rb")
         except FileNotFoundError:
             raise BlobError(f"stored file {digest[:12]}… is missing from {self.root}") from None
+        head = handle.read(_HEADER.size)
+        if not head.startswith(MAGIC):
+            with handle:
+                return iter([self._fernet_file(digest, head + handle.read())])
+        try:
+            _, key_id, salt, size = _HEADER.unpack(head)
+        except struct.error:
+            handle.close()
+            raise self._damaged(digest) from None
+        key = self._keys.get(key_id)
+        if key is None:
+            handle.close()
+            raise self._wrong_key(digest)
+        return self._chunks(digest, head, _file_key(key, salt), size, handle)
+
+    def _chunks(self, digest: str, head: bytes, opener: AESGCM, size: int, handle) -> Iterator[bytes]:
+        aad = head + digest.encode()
+        with handle:
+            block, index = handle.read(size + _TAG), 0
+            while True:
+                following = handle.read(size + _TAG)
+                try:
+                    plain = opener.decrypt(_nonce(index, not following), block, aad)
+                except (InvalidTag, ValueError):
+                    raise self._damaged(digest) from None
+                yield plain
+                if not following:
+                    return
+                block, index = following, index + 1
+
+    @staticmethod
+    def _damaged(digest: str) -> BlobError:
+        return BlobError(f"stored file {digest[:12]}… is damaged or was changed: it does not decrypt. Fix: restore it "
+                         "from the backup")
+
+    def _fernet_file(self, digest: str, token: bytes) -> bytes:
         try:
             return self._fernet.decrypt(token)
         except InvalidToken:
-            raise BlobError(f"stored file {digest[:12]}… cannot be decrypted with the configured key(s); "
-                            "if the key was rotated, keep the old key as a second line of the key file") from None
+            raise self._wrong_key(digest) from None
+
+    @staticmethod
+    def _wrong_key(digest: str) -> WrongKey:
+        return WrongKey(f"stored file {digest[:12]}… cannot be decrypted with the configured key(s); "
+                         "if the key was rotated, keep the old key as a second line of the key file")
+
+    def digests(self):
+        """The names of every stored file."""
+        for path in sorted(self.root.glob("[0-9a-f][0-9a-f]/*")):
+            if len(path.name) == 64 and all(c in "0123456789abcdef" for c in path.name):
+                yield path.name
 
     def delete(self, digest: str) -> bool:
         """Remove one file for good (retention); False if it was not there."""
@@ -94,7 +205,15 @@ class BlobStore:
             return False
         return True
 
-    def rotate(self, digest: str) -> None:
-        """Re-encrypt one file with the newest key."""
-        path = self._path(digest)
-        path.write_bytes(self._fernet.rotate(path.read_bytes()))
+    def rotate(self, digest: str) -> bool:
+        """Re-encrypt one file with the newest key, in the current format; False if it already was."""
+        with open(self._path(digest), "rb") as handle:
+            head = handle.read(_HEADER.size)
+        if head.startswith(MAGIC) and _HEADER.unpack(head)[1] == _key_id(self._newest):
+            return False
+        data = self.get(digest)
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise BlobError(f"stored file {digest[:12]}… does not match its name: it was changed or damaged. Fix: "
+                            "restore it from the backup")
+        self._write(digest, data)
+        return True

@@ -10,7 +10,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from store import db, migrate
-from store.blobs import BlobError, BlobStore, load_keys, new_key
+from cryptography.fernet import Fernet
+from click.testing import CliRunner
+
+from intake.cli import main
+from store import blobs
+from store.blobs import BlobError, BlobStore, WrongKey, load_keys, new_key
 from store.db import session_scope
 from store.models import Case, InboundMail, utcnow
 from store.numbering import format_number, next_seq
@@ -107,6 +112,75 @@ def test_blobs_are_encrypted_at_rest_and_survive_key_rotation(tmp_path):
     assert rotated.get(digest) == secret
 
 
+@pytest.mark.parametrize("size", [0, 1, 63, 64, 65, 200])
+def test_files_of_any_length_come_back_whole_through_the_chunked_format(tmp_path, monkeypatch, size):
+    monkeypatch.setattr(blobs, "CHUNK", 64)  # chunks of 64 bytes: every edge of a chunk in a few bytes
+    store = BlobStore(tmp_path, [new_key().encode()])
+    data = bytes(range(256))[:size] if size <= 256 else b""
+    digest = store.put(data)
+    on_disk = store._path(digest).read_bytes()
+    assert on_disk.startswith(blobs.MAGIC)
+    assert len(on_disk) == 32 + size + 16 * max(1, -(-size // 64))  # header, content, one tag per chunk
+    assert store.get(digest) == data
+
+
+def _tamper_truncate_at_chunk_end(raw: bytes) -> bytes:
+    return raw[:32 + 2 * (64 + 16)]  # the last chunk gone: what is left still ends on a whole chunk
+
+
+def _tamper_swap_chunks(raw: bytes) -> bytes:
+    first, second = raw[32:32 + 80], raw[32 + 80:32 + 160]
+    return raw[:32] + second + first + raw[32 + 160:]
+
+
+def _tamper_flip_a_bit(raw: bytes) -> bytes:
+    return raw[:100] + bytes([raw[100] ^ 1]) + raw[101:]
+
+
+@pytest.mark.parametrize("tamper", [_tamper_truncate_at_chunk_end, _tamper_swap_chunks, _tamper_flip_a_bit])
+def test_a_changed_or_cut_off_file_is_refused_not_returned_in_part(tmp_path, monkeypatch, tamper):
+    monkeypatch.setattr(blobs, "CHUNK", 64)
+    store = BlobStore(tmp_path, [new_key().encode()])
+    digest = store.put(b"Etikansokan 2026-01234-01 " * 10)  # 260 bytes: four full chunks and a short one
+    path = store._path(digest)
+    path.write_bytes(tamper(path.read_bytes()))
+    with pytest.raises(BlobError, match="damaged or was changed.*restore it from the backup"):
+        store.get(digest)
+
+
+def test_a_file_copied_under_another_name_is_refused(tmp_path):
+    store = BlobStore(tmp_path, [new_key().encode()])
+    real, other = store.put(b"the researcher's real application"), store.put(b"another case's file")
+    store._path(other).write_bytes(store._path(real).read_bytes())  # the name says one file, the content another
+    with pytest.raises(BlobError, match="damaged or was changed"):
+        store.get(other)
+
+
+def test_files_stored_before_the_chunked_format_are_read_and_rekeyed(tmp_path, make_config):
+    config = make_config()
+    old = config.store.key_file.read_text().strip().encode()
+    store = BlobStore(config.store.files, [old])
+    legacy = b"raw mail stored as a Fernet token"
+    digest = __import__("hashlib").sha256(legacy).hexdigest()
+    store._path(digest).parent.mkdir(parents=True, exist_ok=True)
+    store._path(digest).write_bytes(Fernet(old).encrypt(legacy))
+    current = store.put(b"raw mail stored in chunks")
+    assert store.get(digest) == legacy
+
+    config.store.key_file.write_text(f"{new_key()}\n{old.decode()}\n")  # a new key on top, the old one below
+    run = CliRunner().invoke(main, ["--config", str(config.source), "rekey"])
+    assert run.exit_code == 0, run.output
+    assert "re-encrypted 2 stored file(s)" in run.output and "can go" in run.output
+
+    config.store.key_file.write_text(config.store.key_file.read_text().splitlines()[0] + "\n")  # old key dropped
+    newest = BlobStore(config.store.files, load_keys(config.store.key_file, None))
+    assert newest.get(digest) == legacy and newest.get(current) == b"raw mail stored in chunks"
+    with pytest.raises(WrongKey):
+        store.get(current)
+    again = CliRunner().invoke(main, ["--config", str(config.source), "rekey"])
+    assert "re-encrypted 0 stored file(s) with the newest key; 2 already were" in again.output
+
+
 def test_key_file_problems_name_the_key_and_the_fix(tmp_path):
     with pytest.raises(KeyError, match=r"store.key_file: cannot read .*halsodata keygen"):
         load_keys(tmp_path / "missing.key", None)
@@ -114,3 +188,31 @@ def test_key_file_problems_name_the_key_and_the_fix(tmp_path):
     bad.write_text("not-a-key\n")
     with pytest.raises(KeyError, match="not a valid key"):
         load_keys(bad, None)
+
+
+def test_a_stored_mail_cut_short_is_the_stores_problem_not_a_broken_mail(tmp_path, monkeypatch):
+    """The daemon parses a stored mail chunk by chunk. A file cut short shows only at its end, after the parser has
+    had most of it: that must stop processing as a store error (the daemon retries once the file is restored from
+    the backup), never record the mail as 'cannot be parsed' or process what was left of it."""
+    from intake import config as config_mod, daemon, pipeline
+    from intake.receive import record
+    from tests import factory
+    from tests.conftest import write_config
+
+    path = write_config(tmp_path / "halsodata.toml", imap_port=1, smtp_port=1,
+                        store_url=f"sqlite:///{tmp_path / 'halsodata.db'}")
+    ctx = daemon.open_context(config_mod.load(path, environ={}))
+    monkeypatch.setattr(blobs, "CHUNK", 64)
+    row = record(ctx.engine, ctx.blobs, account="a", folder="INBOX", uidvalidity=1, uid=1, raw=factory.mail(),
+                 max_bytes=ctx.config.limits.max_message_bytes)
+    stored = ctx.blobs._path(row.sha256)
+    whole = stored.read_bytes()
+    assert len(whole) > 32 + 5 * (64 + 16)
+    stored.write_bytes(whole[:32 + 5 * (64 + 16)])  # five whole chunks of a longer mail
+    with pytest.raises(BlobError, match="damaged"):
+        pipeline.process(ctx, row.id)
+    with session_scope(ctx.engine) as s:
+        assert s.get(InboundMail, row.id).status == "fetched"  # still to do, nothing recorded as its outcome
+
+    stored.write_bytes(whole)  # restored from the backup
+    assert pipeline.process(ctx, row.id) == "processed"

@@ -12,6 +12,7 @@ import pytest
 from intake import automatic, language, logs, pnr
 from intake.matching import tag_pattern
 from intake.parse import ParseError, parse, safe_filename
+from intake.unpack import unpack
 from outbox import compose
 from tests import factory
 
@@ -97,7 +98,7 @@ def test_parse_decodes_headers_and_threading():
     assert mail.from_address == "asa.oberg@ki.example" and mail.from_name == "Åsa Öberg"
     assert mail.subject == "Sv: [HD-2026-0001] Ansökan"
     assert mail.thread_ids == ["<a@b>", "<root@b>"]
-    assert [(a.filename, a.data) for a in mail.attachments] == [("Forskningsplan v3.docx", b"x")]
+    assert [(f.filename, f.data) for f in unpack(raw).files] == [("Forskningsplan v3.docx", b"x")]
 
 
 def test_parse_refuses_mail_without_sender():
