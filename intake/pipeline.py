@@ -65,9 +65,9 @@ def _open_case(session: Session, ctx: Context, mail: ParsedMail, lang: str) -> C
 
 def _keep_documents(session: Session, ctx: Context, record: InboundMail, docs: MailDocuments) -> list[Attachment]:
     kept = []
-    for doc in docs.documents:
+    digests = ctx.blobs.put_many([doc.item.data for doc in docs.documents])
+    for doc, digest in zip(docs.documents, digests, strict=True):
         item, cls = doc.item, doc.classification
-        digest = ctx.blobs.put(item.data)
         row = Attachment(mail_id=record.id, filename=_text(item.filename, 255),
                          content_type=_text(item.content_type, 100), size=len(item.data), sha256=digest,
                          container=_text(item.container, 255) or None,

@@ -137,6 +137,22 @@ def _tamper_flip_a_bit(raw: bytes) -> bytes:
     return raw[:100] + bytes([raw[100] ^ 1]) + raw[101:]
 
 
+def test_a_mails_files_are_stored_together_each_once_and_nothing_half_written_is_left(tmp_path, monkeypatch):
+    store = BlobStore(tmp_path, [new_key().encode()])
+    plan, letter = b"Forskningsplan " * 1000, b"Folgebrev"
+    digests = store.put_many([plan, letter, plan])  # the same file attached twice
+    assert digests[0] == digests[2] and [store.get(d) for d in digests] == [plan, letter, plan]
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(set(digests))
+
+    def disk_full(*_):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(blobs.os, "fsync", disk_full)
+    with pytest.raises(OSError):
+        store.put_many([b"ethics decision", b"variable list"])
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(set(digests))  # no temporary left
+
+
 @pytest.mark.parametrize("tamper", [_tamper_truncate_at_chunk_end, _tamper_swap_chunks, _tamper_flip_a_bit])
 def test_a_changed_or_cut_off_file_is_refused_not_returned_in_part(tmp_path, monkeypatch, tamper):
     monkeypatch.setattr(blobs, "CHUNK", 64)
