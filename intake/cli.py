@@ -38,6 +38,11 @@ class _Obj:
         return self._config
 
 
+def _cut(text: str, limit: int) -> str:
+    """Text shortened to `limit` characters, with "…" when something was left out."""
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
 def _engine(obj: _Obj):
     try:
         ctx = daemon.open_context(obj.config)
@@ -122,7 +127,7 @@ def cases_list(obj: _Obj, as_json: bool, state: str | None):
     click.echo(f"{'CASE':<14} {'STATE':<12} {'TRACK':<14} {'OPENED (SE)':<17} {'RESEARCHER':<{width}} TITLE")
     for r in rows:
         click.echo(f"{r['number']:<14} {r['state']:<12} {r['track']:<14} {local(r['opened_at']):<17} "
-                   f"{r['researcher']:<{width}} {r['title'][:60]}")
+                   f"{r['researcher']:<{width}} {_cut(r['title'], 60)}")
 
 
 @cases.command("show")

@@ -18,7 +18,7 @@ from sqlmodel import select
 from intake import pipeline, retention
 from intake.config import Config, ConfigError
 from intake.mailbox import Mailbox, MailboxUnavailable
-from intake.metrics import Monitor
+from intake.metrics import Heartbeat, Monitor
 from intake.receive import known_uids, record
 from outbox import digest, reminders, send, summary
 from store import db, migrate
@@ -187,6 +187,7 @@ def run_once(config: Config, now: datetime | None = None) -> CycleReport:
     ctx = open_context(config)
     with Mailbox(config.imap) as mailbox:
         report = cycle(ctx, mailbox, now)  # mail is taken in even when SMTP is down; replies then wait
+    Heartbeat(ctx.engine).polled()  # so `doctor` and the metrics tell when the mailbox was last read, by cron too
     asyncio.run(send.check(config.smtp))  # and an unreachable SMTP server is reported even with nothing due
     return report
 

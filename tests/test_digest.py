@@ -116,3 +116,18 @@ def test_digest_send_without_an_address_says_what_to_set(make_config):
     config = make_config()
     result = _cli(config, "digest", "--send")
     assert result.exit_code != 0 and "[coordinators] addresses" in result.output
+
+
+@pytest.mark.parametrize("count, subject", [
+    (1, "1 nytt, 1 ändrat, 0 att godkänna, 1 försenat"),
+    (2, "2 nya, 2 ändrade, 0 att godkänna, 2 försenade"),
+])
+def test_the_swedish_subject_agrees_in_number(count, subject):
+    """'1 nya' reads as a typo to every coordinator; one case is 'nytt', 'ändrat', 'försenat'."""
+    from outbox.digest import CaseLine, Digest, render
+
+    now = datetime(2026, 12, 4, 7, 30, tzinfo=SWEDEN)
+    line = CaseLine("HD-2026-0001", "Återinläggning", "a@ki.example", "incomplete", "personal_data", now, now, 3)
+    d = Digest(day=now.date(), since=now - timedelta(days=1), new=[line] * count, changed=[line] * count,
+               overdue=[line] * count)
+    assert render(d, "sv")[0].endswith(f": {subject}")

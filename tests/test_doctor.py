@@ -42,6 +42,8 @@ def test_a_good_configuration_passes_and_nothing_is_sent_or_changed(mailbox, smt
     assert f"schema revision {migrate.head()} (current)" in out
     assert "the newest and oldest of" in out and "decrypt with the key" in out
     assert "is free for /metrics and /health" in out
+    # `run --once` (the demo, a cron job) leaves its heartbeat too: not "no daemon has run against this database"
+    assert re.search(r"^ok +daemon +the daemon \S+ last read the mailbox \d+ s ago$", out, re.M), out
     assert out.rstrip().endswith("No problems found.")
     assert len(smtp_sink.messages) == sent, "the doctor must not send mail"
     assert mailbox.list_uids(MAILBOX_USER, "intake-secret") != [], "the waiting mail is left where it is"

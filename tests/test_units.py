@@ -167,3 +167,11 @@ def test_masking_for_display_leaves_identifiers_alone():
     assert shown["sha256"] == digest and shown["message_id"] == f"<{digest}@x>"
     assert shown["attachments"][0]["sha256"] == digest
     assert shown["subject"] == "Ansökan ÅÅÅÅMMDD-XXXX" and "811218" not in shown["attachments"][0]["filename"]
+
+
+def test_a_cut_title_says_it_was_cut():
+    from intake.cli import _cut
+
+    assert _cut("Återinläggning vid hjärtsvikt", 60) == "Återinläggning vid hjärtsvikt"
+    long = "Återinläggning vid hjärtsvikt hos patienter över 65 år i Region Stockholm 2015–2024"
+    assert _cut(long, 60).endswith("…") and len(_cut(long, 60)) == 60
