@@ -13,8 +13,10 @@ ASK: dict[str, tuple[str, str]] = {
                                    "signed, with its appendices"),
     "ethics_decision.present": ("Etikprövningsmyndighetens beslut om grundansökan",
                                 "The Swedish Ethical Review Authority's decision on the base application"),
-    "ethics_decision.approved": ("Ett godkännande från Etikprövningsmyndigheten",
-                                 "An approval from the Swedish Ethical Review Authority"),
+    "ethics_decision.approved": ("Ett godkännande från Etikprövningsmyndigheten (till exempel efter ett "
+                                 "överklagande), eller besked om att ni drar tillbaka ansökan hos oss",
+                                 "An approval from the Swedish Ethical Review Authority (for example after an "
+                                 "appeal), or word that you withdraw your application to us"),
     "ethics.references_consistent": ("Dokument där diarienumret stämmer överens, eller en förklaring till skillnaden",
                                      "Documents whose reference numbers agree, or an explanation of the difference"),
     "ethics_amendments.decided": ("Etikprövningsmyndighetens beslut om varje ändringsansökan",

@@ -18,7 +18,7 @@ from store.models import Case, OutboxMail
 from tests import factory
 from tests.conftest import MAILBOX_USER
 from tests.samples import documents as d
-from tests.samples.demo import demo_follow_up, demo_set
+from tests.samples.demo import demo_follow_up, demo_set, rejected_swedish
 from tests.samples.mails import att, follow_up
 from tests.samples.projects import LUNG_NODULES, Researcher
 
@@ -119,6 +119,19 @@ def test_summaries_only_for_the_events_switched_on(mailbox, smtp_sink, make_conf
     smtp_sink.wait_for(4)
     [changed] = _to_coordinators(smtp_sink)
     assert "Ärendet har ändrats" in changed.message["Subject"]
+
+
+def test_a_rejected_decision_the_researcher_and_the_coordinator_hear_the_same_way_on(mailbox, smtp_sink, make_config):
+    """The summary tells the coordinator to ask whether the application is withdrawn or appealed; the supplement
+    request must offer the researcher the same two ways, not only ask for an approval they cannot have."""
+    config = make_config(extra=ON)
+    mailbox.deliver(MAILBOX_USER, rejected_swedish(MAILBOX_USER).raw)
+    daemon.run_once(config)
+    request = next(m for m in smtp_sink.wait_for(3) if "Komplettering" in m.message["Subject"])
+    body = request.message.get_content()
+    assert "efter ett överklagande" in body and "drar tillbaka ansökan" in body
+    [triage] = _to_coordinators(smtp_sink)
+    assert "dras tillbaka eller vänta på ett överklagande" in " ".join(triage.message.get_content().split())
 
 
 def test_a_follow_up_from_another_domain_is_a_warning_on_the_case(mailbox, smtp_sink, make_config):
