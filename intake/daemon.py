@@ -149,7 +149,16 @@ def file_away(ctx: pipeline.Context, mailbox: Mailbox, current: list[int], repor
 
 def send_due(ctx: pipeline.Context, report: CycleReport, now: datetime | None = None,
              mailbox: Mailbox | None = None) -> None:
-    result = asyncio.run(send.send_due(ctx.engine, ctx.config.smtp, now))
+    try:
+        result = asyncio.run(send.send_due(ctx.engine, ctx.config.smtp, now))
+    except send.SmtpUnavailable as exc:  # the server went in the middle: what was sent before still gets its copy
+        if exc.report is not None:
+            _account_sent(ctx, report, exc.report, mailbox)
+        raise
+    _account_sent(ctx, report, result, mailbox)
+
+
+def _account_sent(ctx: pipeline.Context, report: CycleReport, result: send.SendReport, mailbox: Mailbox | None) -> None:
     if mailbox is not None and ctx.config.imap.sent_folder and result.copies:
         try:
             mailbox.append_sent(result.copies)

@@ -71,7 +71,10 @@ def release_dead_claims(engine: Engine, now: datetime | None = None) -> int:
 
 
 class SmtpUnavailable(Exception):
-    """The SMTP server cannot be reached or refuses us; replies stay queued."""
+    """The SMTP server cannot be reached or refuses us; replies stay queued. `report` holds what the batch did
+    before the server went: the replies already sent, whose copies still belong in the Sent folder."""
+
+    report: "SendReport | None" = None
 
 
 @dataclass
@@ -302,6 +305,7 @@ async def send_due(engine: Engine, cfg: SmtpConfig, now: datetime | None = None,
             else:
                 log.warning("reply #%s deferred; it will be tried again", mail_id)
             if unavailable is not None:
+                unavailable.report = report
                 raise unavailable
     finally:
         try:

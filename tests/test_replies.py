@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import email
 import json
 from datetime import timedelta
 
@@ -271,3 +272,48 @@ def test_a_copy_of_each_reply_goes_to_the_sent_folder(mailbox, smtp_sink, make_c
         ids = {client.fetch([u], ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])[u][b"BODY[HEADER.FIELDS (MESSAGE-ID)]"]
                .decode().split(":", 1)[1].strip() for u in uids}
     assert ids == {m.message["Message-ID"] for m in sent}
+
+
+class _GoesAway:
+    """An SMTP server that takes one message and then answers 421 (closing the session): it is going down."""
+
+    def __init__(self):
+        self.received: list[bytes] = []
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.received:
+            return "421 4.3.2 Service shutting down"
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.received.append(envelope.original_content)
+        return "250 OK"
+
+
+def test_a_reply_sent_before_the_smtp_server_went_still_gets_its_sent_copy(mailbox, make_config):
+    """The server takes the first reply and then goes away: that reply reached the researcher, so its copy
+    belongs in the Sent folder, where the coordinators look for what was answered. (It was lost with the
+    batch's report when the server went.)"""
+    from aiosmtpd.controller import Controller
+
+    from tests.support.dovecot import free_port
+
+    config = make_config()
+    config.imap.sent_folder = "Sent"
+    mailbox.deliver(MAILBOX_USER, factory.mail())
+    server = _GoesAway()
+    controller = Controller(server, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        config.smtp.port = controller.port
+        with pytest.raises(SmtpUnavailable):
+            daemon.run_once(config)
+    finally:
+        controller.stop()
+    [accepted] = server.received
+    with mailbox.imap() as client:
+        client.select_folder("Sent", readonly=True)
+        copies = [client.fetch([u], ["BODY.PEEK[]"])[u][b"BODY[]"] for u in client.search("ALL")]
+    assert [email.message_from_bytes(c)["Message-ID"] for c in copies] == [
+        email.message_from_bytes(accepted)["Message-ID"]]
