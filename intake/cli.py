@@ -564,14 +564,16 @@ def keygen(out: Path | None):
 def rekey(obj: _Obj):
     """Re-encrypt every stored file with the newest key (the first line of the key file).
 
-    Run it after putting a new key on top; when it reports no file left on an old key, the old key lines can be
-    removed. Safe to run while the daemon runs, and to run again after an interruption."""
-    from store.blobs import BlobError
+    Run it after putting a new key on top and restarting the daemon; when it reports no file left on an old key,
+    the old key lines can leave the key file (keep them in the secret store while backups made before are kept).
+    Safe to run while the daemon runs, and to run again after an interruption."""
+    from store.blobs import BlobError, Missing
 
     try:
         ctx = daemon.open_context(obj.config)
     except (db.StoreUnavailable, config_mod.ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
+    ctx.blobs.remove_stale_temporaries()  # pieces an earlier, interrupted run left behind
     changed = current = 0
     failed: list[str] = []
     for digest in ctx.blobs.digests():
@@ -580,17 +582,20 @@ def rekey(obj: _Obj):
                 changed += 1
             else:
                 current += 1
-        except FileNotFoundError:
-            continue  # purged meanwhile
+        except Missing:
+            continue  # purged meanwhile: nothing left to re-encrypt
         except BlobError as exc:
             failed.append(str(exc))
+        except OSError as exc:
+            failed.append(f"stored file {digest[:12]}…: {exc.strerror or exc}")
     click.echo(f"re-encrypted {changed} stored file(s) with the newest key; {current} already were")
     if failed:
         for line in failed[:20]:
             click.echo(f"  {line}", err=True)
         raise click.ClickException(f"{len(failed)} stored file(s) could not be re-encrypted (listed above): keep the "
                                    "old key lines until they are dealt with")
-    click.echo("no stored file needs an older key any more: the lines below the first in the key file can go")
+    click.echo("no stored file needs an older key any more: the lines below the first can leave the key file "
+               "(keep them in the secret store as long as older backups are kept)")
 
 
 @main.command()

@@ -258,6 +258,9 @@ def run_forever(config: Config, max_backoff: float = 300.0) -> None:
         try:
             if ctx is None:
                 ctx = open_context(config)
+                removed = ctx.blobs.remove_stale_temporaries()  # what a killed daemon or rekey was writing
+                if removed:
+                    log.info("removed %s half-written stored file(s) left by an interrupted process", removed)
                 scheduler = _scheduler(ctx)
             with Mailbox(config.imap) as mailbox:
                 log.info("connected to the mailbox (%s)", "IDLE" if mailbox.has_idle else "polling")

@@ -9,6 +9,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from email import _encoded_words
 from email.errors import HeaderParseError
 from email.feedparser import BytesFeedParser
 from email.header import Header, decode_header, make_header
@@ -48,14 +49,19 @@ def message_from_bytes(source: bytes | Iterable[bytes], policy: Policy = compat3
 
 def decoded_payload(part: Message) -> bytes:
     """A leaf part's content, transfer-decoding undone. Base64 (how nearly every attachment travels) is decoded
-    straight from the parsed text: the stdlib first copies it into a list of lines, four times the file's size."""
+    straight from the parsed text: the stdlib first copies it into a list of lines, four times the file's size.
+    A Content-Transfer-Encoding with stray spaces ("base64 ") is still base64, here even when the padding is off."""
     payload = part.get_payload()
-    if isinstance(payload, str) and str(part.get("Content-Transfer-Encoding", "")).strip().lower() == "base64":
+    cte = str(part.get("Content-Transfer-Encoding", ""))
+    if isinstance(payload, str) and cte.strip().lower() == "base64":
         try:
             return binascii.a2b_base64(payload)  # skips line breaks and anything outside the alphabet, as email does
-        except (binascii.Error, ValueError):  # bad padding or 8-bit bytes: the stdlib's lenient decoding
+        except (binascii.Error, ValueError):  # bad padding or 8-bit bytes: decoded leniently below, as email does
             pass
     data = part.get_payload(decode=True)
+    if isinstance(data, bytes) and cte.strip().lower() == "base64" != cte.lower():
+        # The stdlib took " base64 " for an unknown encoding and gave the encoded bytes back.
+        return _encoded_words.decode_b(b"".join(data.splitlines()))[0]
     return data if isinstance(data, bytes) else b""
 
 

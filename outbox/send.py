@@ -85,16 +85,27 @@ class SendReport:
     copies: list[bytes] = field(default_factory=list)  # the mails as sent, for the Sent folder
 
 
+def _id_tokens(value: str) -> list:
+    """The msg-ids in a header value that can go into a mail as they are: ASCII, and one whole msg-id each. An id a
+    researcher's client wrote in 8-bit (or not as an id at all) cannot be written into our reply; it is left out
+    rather than stopping the reply."""
+    tokens = []
+    for part in value.split():
+        if not part.isascii():
+            continue
+        try:
+            token, rest = hvp.get_msg_id(part)
+        except email_errors.HeaderParseError:
+            continue
+        if not rest:
+            tokens.append(token)
+    return tokens
+
+
 def _message_ids(value: str) -> hvp.TokenList:
     """A list of msg-ids as the email package's parse tree: folded between ids, never RFC 2047-encoded."""
     tree = hvp.TokenList()
-    for part in value.split():
-        try:
-            token, rest = hvp.get_msg_id(part)
-        except email_errors.HeaderParseError:  # not an id (ids are checked when read; this is the last line)
-            continue
-        if rest:
-            continue
+    for token in _id_tokens(value):
         if tree:
             tree.append(hvp.WhiteSpaceTerminal(" ", "fws"))
         tree.append(token)
@@ -127,9 +138,9 @@ def build_message(mail: OutboxMail, from_address: str, now: datetime) -> EmailMe
     msg["Subject"] = mail.subject
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = mail.message_id
-    if mail.in_reply_to:
+    if mail.in_reply_to and _id_tokens(mail.in_reply_to):
         msg["In-Reply-To"] = mail.in_reply_to
-    if mail.references:
+    if mail.references and _id_tokens(mail.references):
         msg["References"] = mail.references
     if mail.auto_submitted:
         # RFC 3834: an answer to a mail is auto-replied; the coordinators' summaries and digests answer nothing

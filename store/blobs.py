@@ -16,11 +16,14 @@ another file without the decryption failing. Files written before this format (F
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
 import hmac
 import os
 import struct
-import threading
+import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -35,6 +38,9 @@ MAGIC = b"HDB\x01"
 CHUNK = 1024 * 1024
 _HEADER = struct.Struct(">4s8s16sI")
 _TAG = 16
+_MAX_CHUNK = 64 * 1024 * 1024  # the chunk size is read before anything is authenticated: a damaged one is refused
+_FERNET_PREFIX = b"gAAAAA"  # every Fernet token starts so (version byte 0x80 and a timestamp's high bytes)
+_TEMP_SUFFIX = ".tmp"
 
 
 class BlobError(Exception):
@@ -43,6 +49,10 @@ class BlobError(Exception):
 
 class WrongKey(BlobError):
     """None of the configured keys is the one a stored file was encrypted with."""
+
+
+class Missing(BlobError):
+    """The stored file is not there (purged, or lost)."""
 
 
 def load_keys(key_file: Path | None, key_env: str | None) -> list[bytes]:
@@ -146,9 +156,11 @@ class BlobStore:
     def _seal(self, digest: str, data: bytes) -> Path:
         """Write the file encrypted beside its final place (not yet durable); the temporary path."""
         path = self._path(digest)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _fsync_path(self.root)  # the new shard directory itself must survive a power cut
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f"{digest}.", suffix=_TEMP_SUFFIX)  # mode 0600
+        tmp = Path(name)
         salt = os.urandom(16)
         header = _HEADER.pack(MAGIC, _key_id(self._newest), salt, CHUNK)
         aad, sealer, view = header + digest.encode(), _file_key(self._newest, salt), memoryview(data)
@@ -175,14 +187,18 @@ class BlobStore:
         try:
             handle = open(self._path(digest), "rb")
         except FileNotFoundError:
-            raise BlobError(f"stored file {digest[:12]}… is missing from {self.root}") from None
+            raise Missing(f"stored file {digest[:12]}… is missing from {self.root}") from None
         head = handle.read(_HEADER.size)
         if not head.startswith(MAGIC):
             with handle:
+                if not head.startswith(_FERNET_PREFIX):
+                    raise self._damaged(digest)
                 return iter([self._fernet_file(digest, head + handle.read())])
         try:
             _, key_id, salt, size = _HEADER.unpack(head)
-        except struct.error:
+            if not 0 < size <= _MAX_CHUNK:
+                raise ValueError(size)
+        except (struct.error, ValueError):
             handle.close()
             raise self._damaged(digest) from None
         key = self._keys.get(key_id)
@@ -228,19 +244,39 @@ class BlobStore:
             if len(path.name) == 64 and all(c in "0123456789abcdef" for c in path.name):
                 yield path.name
 
-    def delete(self, digest: str) -> bool:
-        """Remove one file for good (retention); False if it was not there."""
+    @contextlib.contextmanager
+    def _locked(self):
+        """Purging and re-encrypting take turns, also between processes: a file purged while `rekey` had it open
+        must not be written back."""
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            self._path(digest).unlink()
-        except FileNotFoundError:
-            return False
-        return True
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def delete(self, digest: str) -> bool:
+        """Remove one file for good (retention), and any half-written copy of it; False if it was not there."""
+        with self._locked():
+            for tmp in self._path(digest).parent.glob(f"{digest}.*{_TEMP_SUFFIX}*"):
+                tmp.unlink(missing_ok=True)
+            try:
+                self._path(digest).unlink()
+            except FileNotFoundError:
+                return False
+            return True
 
     def rotate(self, digest: str) -> bool:
-        """Re-encrypt one file with the newest key, in the current format; False if it already was."""
-        with open(self._path(digest), "rb") as handle:
-            head = handle.read(_HEADER.size)
-        if head.startswith(MAGIC) and _HEADER.unpack(head)[1] == _key_id(self._newest):
+        """Re-encrypt one file with the newest key, in the current format; False if it already was. Raises Missing
+        when the file is gone (purged meanwhile); never writes back a file purged while it was being read."""
+        path = self._path(digest)
+        try:
+            with open(path, "rb") as handle:
+                head, before = handle.read(_HEADER.size), os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            raise Missing(f"stored file {digest[:12]}… is missing from {self.root}") from None
+        if head.startswith(MAGIC) and head[4:12] == _key_id(self._newest):
             return False
         data = self.get(digest)
         if hashlib.sha256(data).hexdigest() != digest:
@@ -249,9 +285,27 @@ class BlobStore:
         tmp = self._seal(digest, data)
         try:
             _fsync_path(tmp)
-            os.replace(tmp, self._path(digest))
-        except BaseException:
+            with self._locked():
+                try:
+                    still = os.stat(path).st_ino == before
+                except FileNotFoundError:
+                    still = False
+                if not still:
+                    raise Missing(f"stored file {digest[:12]}… was purged or replaced while it was re-encrypted")
+                os.replace(tmp, path)
+        finally:
             tmp.unlink(missing_ok=True)
-            raise
-        _fsync_path(self._path(digest).parent)
+        _fsync_path(path.parent)
         return True
+
+    def remove_stale_temporaries(self, older_than: float = 3600.0) -> int:
+        """Delete half-written files a killed process left behind (they hold encrypted pieces of mail); how many."""
+        removed, cutoff = 0, time.time() - older_than
+        for tmp in self.root.glob(f"[0-9a-f][0-9a-f]/*{_TEMP_SUFFIX}*"):
+            try:
+                if tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed

@@ -109,6 +109,30 @@ def test_reader_processes_let_go_of_the_daemons_pipes():
         limits._POOL.shutdown()
 
 
+def test_a_reader_lets_go_of_a_socket_opened_after_its_list_of_descriptors(monkeypatch):
+    """Readers are forked from the read-ahead thread: a connection the main thread opens between the list and the
+    fork (IMAP, SMTP, PostgreSQL) must not stay open in the reader, or the server never sees it closed."""
+    import socket
+
+    from intake.documents import FileItem
+    from intake.readers import limits
+
+    limits._POOL.shutdown()
+    listed = limits._descriptors
+    monkeypatch.setattr(limits, "_descriptors", lambda full=False: listed(full) if full else {})  # listed too early
+    ours, server_side = socket.socketpair()
+    try:
+        limits.read_isolated(FileItem(filename="plan.txt", content_type="text/plain", data=b"Forskningsplan"))
+        assert limits._POOL.idle, "the reader stays for the next file"
+        ours.close()  # the daemon hangs up
+        server_side.settimeout(10)
+        assert server_side.recv(1) == b"", "a reader process still holds the daemon's connection"
+    finally:
+        ours.close()
+        server_side.close()
+        limits._POOL.shutdown()
+
+
 def test_a_reader_ends_when_the_daemon_lets_go_of_its_pipe():
     """Regression: a reader kept the daemon's end of its own pipe, so when the daemon was killed the reader waited
     for its next file forever (orphaned reader processes after every SIGKILL)."""

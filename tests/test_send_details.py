@@ -66,3 +66,16 @@ def test_long_outlook_message_ids_are_not_encoded_so_the_reply_threads():
     assert parsed["In-Reply-To"] == OUTLOOK_ID
     assert parsed["References"].split() == ["<first@kth.example>", OUTLOOK_ID, "<a@b.c>"]
     assert all(len(line) <= 998 for line in raw.split(b"\n"))
+
+
+def test_an_id_a_client_wrote_in_8_bit_or_not_as_an_id_is_left_out_not_the_reply():
+    # Regression: intake keeps any <...> as a Message-ID, 8-bit ones too; written into In-Reply-To it made SMTP
+    # flattening fail, so the acknowledgment (and every later reply of the case) was never sent.
+    mail = _mail("acknowledgment")
+    mail.in_reply_to = "<ansökan.1@ki.example>"
+    mail.references = "<ansökan.1@ki.example> <a@b@c> <ok@ki.example>"
+    msg = send.build_message(mail, "halsodata@region.test", utcnow())
+    raw = msg.as_bytes(policy=email.policy.SMTP)  # as aiosmtplib writes it to the server
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["In-Reply-To"] is None  # no empty header either
+    assert parsed["References"] == "<ok@ki.example>"

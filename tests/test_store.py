@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from intake.cli import main
 from store import blobs
-from store.blobs import BlobError, BlobStore, WrongKey, load_keys, new_key
+from store.blobs import BlobError, BlobStore, Missing, WrongKey, load_keys, new_key
 from store.db import session_scope
 from store.models import Case, InboundMail, utcnow
 from store.numbering import format_number, next_seq
@@ -164,6 +164,55 @@ def test_a_changed_or_cut_off_file_is_refused_not_returned_in_part(tmp_path, mon
         store.get(digest)
 
 
+@pytest.mark.parametrize("content", [b"", b"HD", b"\x00" * 100, b"HDB\x01" + b"\x00" * 10,
+                                     b"HDB\x01" + b"k" * 8 + b"s" * 16 + b"\xff\xff\xff\xff" + b"x" * 40])
+def test_a_damaged_file_says_restore_it_not_look_for_another_key(tmp_path, content):
+    """An operator told 'wrong key' hunts for keys; a damaged file (empty, cut short, a chunk size of 4 GiB that
+    would be read before anything is checked) needs the backup."""
+    store = BlobStore(tmp_path, [new_key().encode()])
+    digest = store.put(b"a stored mail")
+    store._path(digest).write_bytes(content)
+    with pytest.raises(BlobError, match="damaged or was changed") as raised:
+        store.get(digest)
+    assert not isinstance(raised.value, WrongKey)
+
+
+def test_rekey_never_brings_back_a_file_purged_while_it_was_being_re_encrypted(tmp_path, monkeypatch):
+    old = new_key().encode()
+    digest = BlobStore(tmp_path, [old]).put(b"raw mail of a case closed long ago")
+    rekeying, daemon = BlobStore(tmp_path, [new_key().encode(), old]), BlobStore(tmp_path, [old])
+    read = rekeying.get
+
+    def purged_meanwhile(name):
+        data = read(name)
+        assert daemon.delete(name)  # the retention job, in the daemon, at this very moment
+        return data
+
+    monkeypatch.setattr(rekeying, "get", purged_meanwhile)
+    with pytest.raises(Missing):
+        rekeying.rotate(digest)
+    assert [p for p in tmp_path.rglob("*") if p.is_file() and p.name != ".lock"] == []  # nothing written back
+
+
+def test_half_written_files_are_removed_by_purge_and_when_old(tmp_path):
+    import os
+    import time
+
+    store = BlobStore(tmp_path, [new_key().encode()])
+    digest = store.put(b"an attachment")
+    shard = store._path(digest).parent
+    interrupted = shard / f"{digest}.x1y2.tmp"  # a rekey killed while writing this file
+    interrupted.write_bytes(b"HDB\x01...")
+    older = shard / ("b" * 64 + ".tmp4242")  # the name a killed 0.1 daemon left
+    older.write_bytes(b"gAAAAA...")
+    fresh = shard / ("c" * 64 + ".q.tmp")  # being written right now
+    fresh.write_bytes(b"HDB\x01...")
+    hour_ago = time.time() - 7200
+    os.utime(older, (hour_ago, hour_ago))
+    assert store.remove_stale_temporaries() == 1 and not older.exists() and fresh.exists()
+    assert store.delete(digest) and not interrupted.exists()  # purging a file purges its half-written copies
+
+
 def test_a_file_copied_under_another_name_is_refused(tmp_path):
     store = BlobStore(tmp_path, [new_key().encode()])
     real, other = store.put(b"the researcher's real application"), store.put(b"another case's file")
@@ -186,7 +235,7 @@ def test_files_stored_before_the_chunked_format_are_read_and_rekeyed(tmp_path, m
     config.store.key_file.write_text(f"{new_key()}\n{old.decode()}\n")  # a new key on top, the old one below
     run = CliRunner().invoke(main, ["--config", str(config.source), "rekey"])
     assert run.exit_code == 0, run.output
-    assert "re-encrypted 2 stored file(s)" in run.output and "can go" in run.output
+    assert "re-encrypted 2 stored file(s)" in run.output and "can leave the key file" in run.output
 
     config.store.key_file.write_text(config.store.key_file.read_text().splitlines()[0] + "\n")  # old key dropped
     newest = BlobStore(config.store.files, load_keys(config.store.key_file, None))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import io
 import json
@@ -175,3 +176,15 @@ def test_a_cut_title_says_it_was_cut():
     assert _cut("Återinläggning vid hjärtsvikt", 60) == "Återinläggning vid hjärtsvikt"
     long = "Återinläggning vid hjärtsvikt hos patienter över 65 år i Region Stockholm 2015–2024"
     assert _cut(long, 60).endswith("…") and len(_cut(long, 60)) == 60
+
+
+@pytest.mark.parametrize("cte", ["base64", "Base64", "base64 ", " BASE64\t"])
+@pytest.mark.parametrize("padding", ["=", ""])  # some mailers leave the padding off
+def test_base64_attachments_decode_whatever_the_spacing_and_padding(cte, padding):
+    """A Content-Transfer-Encoding with a stray space still says base64: kept as base64 text, the PDF is lost."""
+    from intake.parse import decoded_payload, message_from_bytes
+
+    pdf = b"%PDF-1.7 etikbeslut"  # 19 bytes: the encoding ends in one '='
+    encoded = base64.b64encode(pdf).decode().rstrip("=") + padding
+    raw = f"Content-Type: application/pdf\r\nContent-Transfer-Encoding: {cte}\r\n\r\n{encoded}\r\n".encode()
+    assert decoded_payload(message_from_bytes(raw)) == pdf

@@ -12,6 +12,7 @@ import atexit
 import multiprocessing
 import os
 import signal
+import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -70,8 +71,9 @@ def _address_space() -> int:
         return 0
 
 
-def _descriptors() -> dict[int, tuple[int, int]]:
-    """This process's open file descriptors above stderr, each with the identity of what it refers to."""
+def _descriptors(full: bool = False) -> dict:
+    """This process's open file descriptors above stderr, each with the identity of what it refers to (or, with
+    `full`, its whole os.stat_result)."""
     try:
         fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
     except OSError:
@@ -84,7 +86,7 @@ def _descriptors() -> dict[int, tuple[int, int]]:
             st = os.fstat(fd)
         except OSError:
             continue
-        out[fd] = (st.st_dev, st.st_ino)
+        out[fd] = st if full else (st.st_dev, st.st_ino)
     return out
 
 
@@ -107,6 +109,14 @@ def _release_inherited(inherited: dict[int, tuple[int, int]], keep: int) -> None
                     os.dup2(null, fd)
             except OSError:
                 pass
+        # A socket another thread of the daemon opened after the list was made (IMAP, SMTP, PostgreSQL): a reader
+        # needs no socket but its own pipe to the daemon.
+        for fd, st in _descriptors(full=True).items():
+            if fd not in (keep, null) and stat.S_ISSOCK(st.st_mode):
+                try:
+                    os.dup2(null, fd)
+                except OSError:
+                    pass
     finally:
         os.close(null)
 
