@@ -22,7 +22,7 @@ from intake.metrics import Heartbeat, Monitor
 from intake.receive import known_uids, record
 from outbox import digest, reminders, send, summary
 from store import db, migrate
-from store.blobs import BlobError, BlobStore, load_keys
+from store.blobs import BlobError, BlobStore, WrongKey, load_keys
 from store.db import session_scope
 from store.models import InboundMail, utcnow
 
@@ -67,8 +67,12 @@ def _process(ctx: pipeline.Context, mail_id: int, report: CycleReport,
              ahead: pipeline.ReadAhead | None = None) -> None:
     try:
         status = pipeline.process(ctx, mail_id, ahead)
-    except (OperationalError, InterfaceError, DisconnectionError, OSError, BlobError):
+    except (OperationalError, InterfaceError, DisconnectionError, OSError, WrongKey):
         raise  # the database, the disk or the key is the problem, not the mail: retry the cycle later
+    except BlobError as exc:  # this one stored copy is damaged or gone: the others must not wait for it
+        log.error("mail #%s: %s; left in the mailbox for a coordinator, going on", mail_id, exc)
+        pipeline.set_aside(ctx, mail_id, str(exc))
+        status = "failed"
     except Exception as exc:  # one hostile mail (even one the database refuses) must never stop the daemon
         log.exception("mail #%s failed in processing (%s); recorded, going on", mail_id, type(exc).__name__)
         pipeline.fail(ctx, mail_id, f"processing failed ({type(exc).__name__}); raw message kept")

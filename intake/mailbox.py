@@ -29,6 +29,7 @@ class Mailbox:
         self.client: imapclient.IMAPClient | None = None
         self.uidvalidity: int | None = None
         self.account = f"{cfg.username}@{cfg.host}:{cfg.port}"
+        self._listed: set[int] | None = None  # what the last uids() found
 
     # -- connection -------------------------------------------------------------------------------
     def connect(self) -> "Mailbox":
@@ -119,7 +120,16 @@ class Mailbox:
 
     def uids(self) -> list[int]:
         """UID SEARCH UNDELETED: every message still in the folder."""
-        return sorted(int(u) for u in self.client.search(["UNDELETED"]))
+        found = sorted(int(u) for u in self.client.search(["UNDELETED"]))
+        self._listed = set(found)
+        return found
+
+    def _arrived_since_listed(self) -> bool:
+        """A mail delivered after the last uids() was announced in the answer to some command since (the server
+        says EXISTS once, and IDLE does not repeat it): look before idling, or it waits a whole idle_timeout."""
+        if self._listed is None:
+            return False
+        return bool({int(u) for u in self.client.search(["UNDELETED"])} - self._listed)
 
     def size(self, uid: int) -> int | None:
         """UID FETCH RFC822.SIZE; None when the message is gone."""
@@ -170,6 +180,8 @@ class Mailbox:
         `timeout` by [imap] idle_timeout, well within the server's 30-minute IDLE limit.
         """
         deadline = time.monotonic() + timeout
+        if self._arrived_since_listed():
+            return True
         if not self.has_idle:
             while not should_stop() and time.monotonic() < deadline:
                 time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))

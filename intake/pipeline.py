@@ -320,9 +320,23 @@ def _answered_recently(s: Session, case: Case, to: str, answering: str | None) -
     return any(r.in_reply_to != answering for r in rows)
 
 
-def fail(ctx: Context, mail_id: int, reason: str) -> None:
-    """Record an unexpected failure so the mail is not retried forever and a coordinator sees it."""
+def fail(ctx: Context, mail_id: int, reason: str, leave_in_mailbox: bool = False) -> None:
+    """Record an unexpected failure so the mail is not retried forever and a coordinator sees it; with
+    `leave_in_mailbox` the message stays in the intake folder for a person."""
     with session_scope(ctx.engine) as s:
         record = s.get(InboundMail, mail_id)
         if record is not None and record.status == "fetched":
             record.status, record.outcome, record.processed_at = "failed", reason[:500], utcnow()
+            record.leave_in_mailbox = record.leave_in_mailbox or leave_in_mailbox
+
+
+def set_aside(ctx: Context, mail_id: int, problem: str) -> None:
+    """The stored copy of a mail cannot be read (damaged on disk, or gone): record it, move the damaged file aside
+    and leave the message in the mailbox, where a coordinator can have it taken in again."""
+    with session_scope(ctx.engine) as s:
+        record = s.get(InboundMail, mail_id)
+        digest = record.sha256 if record is not None else None
+    if digest:
+        ctx.blobs.quarantine(digest)
+    fail(ctx, mail_id, f"not processed: {problem}. The message is left in the mailbox folder: move it out of the "
+                       "folder and back in to have it taken in again", leave_in_mailbox=True)

@@ -59,7 +59,10 @@ def _header_fields(mail: InboundMail, header: bytes) -> None:
 
 def _insert(engine, digest, account, folder, uidvalidity, uid, raw, too_large, max_bytes) -> InboundMail:
     with session_scope(engine) as s:
-        first = s.exec(select(InboundMail).where(InboundMail.sha256 == digest, InboundMail.status != "duplicate")
+        # A mail left in the mailbox (too large, or its stored copy was damaged) is no first copy: put back into the
+        # folder, it is taken in again.
+        first = s.exec(select(InboundMail).where(InboundMail.sha256 == digest, InboundMail.status != "duplicate",
+                                                 InboundMail.leave_in_mailbox == False)  # noqa: E712
                        .order_by(InboundMail.id)).first()
         mail = InboundMail(account=account, folder=folder, uidvalidity=uidvalidity, uid=uid,
                            message_id=header_message_id(raw), sha256=digest, size=too_large or len(raw))

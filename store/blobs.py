@@ -267,6 +267,15 @@ class BlobStore:
                 return False
             return True
 
+    def quarantine(self, digest: str) -> bool:
+        """Move a damaged file aside (kept as <digest>.damaged), so the same content can be stored afresh."""
+        with self._locked():
+            try:
+                os.replace(self._path(digest), self._path(digest).with_suffix(".damaged"))
+            except FileNotFoundError:
+                return False
+            return True
+
     def rotate(self, digest: str) -> bool:
         """Re-encrypt one file with the newest key, in the current format; False if it already was. Raises Missing
         when the file is gone (purged meanwhile); never writes back a file purged while it was being read."""

@@ -35,3 +35,41 @@ def test_too_large_outcome_states_the_size(mailbox, smtp_sink, make_config):
     [(status, outcome)] = _statuses(config)
     assert status == "failed"
     assert "(0 MB" not in outcome, outcome
+
+
+def test_a_damaged_stored_copy_holds_up_only_its_own_mail(mailbox, smtp_sink, make_config):
+    """One stored mail damaged on disk made every cycle stop ('the store is the problem'), so no later mail was
+    taken in until someone restored the file. Now that mail alone is set aside, left in the mailbox, and taken in
+    afresh once a coordinator moves it out of the folder and back."""
+    from store.blobs import BlobStore
+
+    config = make_config()
+    mailbox.deliver(MAILBOX_USER, factory.mail("Ansökan A", sender="a@ki.example"))
+    mailbox.deliver(MAILBOX_USER, factory.mail("Ansökan B", sender="b@uu.example"))
+    put, damaged = BlobStore.put, []
+
+    def put_then_damage(self, data):
+        digest = put(self, data)
+        if not damaged:  # the first raw mail: cut short on disk, as a failing disk would
+            damaged.append(digest)
+            self._path(digest).write_bytes(self._path(digest).read_bytes()[:40])
+        return digest
+
+    BlobStore.put = put_then_damage
+    try:
+        daemon.run_once(config)
+    finally:
+        BlobStore.put = put
+    [(first, why), (second, _)] = _statuses(config)
+    assert (first, second) == ("failed", "processed")
+    assert "damaged" in why and "move it out of the folder and back in" in why
+    [left] = mailbox.list_uids(MAILBOX_USER, "intake-secret")  # A stays for the coordinator; B was filed away
+
+    with mailbox.imap() as client:  # the coordinator moves it out and back
+        client.select_folder("INBOX")
+        raw = client.fetch([left], ["BODY.PEEK[]"])[left][b"BODY[]"]
+        client.append("INBOX", raw)
+        client.delete_messages([left])
+        client.expunge()
+    daemon.run_once(config)
+    assert [s for s, _ in _statuses(config)] == ["failed", "processed", "processed"]

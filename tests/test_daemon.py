@@ -40,3 +40,18 @@ def test_daemon_answers_new_mail_and_reconnects_after_an_imap_restart(mailbox, s
     assert proc.returncode == 0, out
     assert "IDLE" in out and "Retrying in" in out and "stopped" in out
     assert "anna.lindqvist" not in out and "b@uni.example" not in out  # no addresses in the log
+
+
+def test_a_mail_delivered_during_a_cycle_does_not_wait_for_the_idle_timeout(mailbox, smtp_sink, make_config):
+    """Regression: a mail that arrived after the cycle listed the folder was announced (EXISTS) in the answer to a
+    later command of the same cycle; IDLE does not say it again, so it waited a whole idle_timeout (a flaky outage
+    test showed 30 s)."""
+    from intake.mailbox import Mailbox
+
+    config = make_config()
+    with Mailbox(config.imap) as box:
+        box.select()
+        assert box.uids() == []
+        mailbox.deliver(MAILBOX_USER, factory.mail())
+        box.client.noop()  # some command of the cycle after the listing: its answer carries the EXISTS
+        assert box.wait(10) is True, "the waiting mail was not noticed"
