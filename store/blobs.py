@@ -127,7 +127,8 @@ class BlobStore:
     def put_many(self, datas: list[bytes]) -> list[str]:
         """Store several files durably; their sha256 hex digests, in order. The files are written first and then
         fsynced all at once: the file system commits them together, where one after the other each would wait
-        for its own commit (a mail's seven attachments: 2 ms instead of 16)."""
+        for its own commit (a mail's seven attachments on the build machine: 1.7 ms instead of 3.3 ms when the
+        disk is quiet, 2 ms instead of 16 ms when other processes write too)."""
         digests = [hashlib.sha256(data).hexdigest() for data in datas]
         todo = {d: data for d, data in zip(digests, datas, strict=True) if not self._path(d).exists()}
         written: list[tuple[Path, Path]] = []
