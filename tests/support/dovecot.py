@@ -91,6 +91,10 @@ auth_mechanisms = plain login{extra_mechanisms}
 mail_location = maildir:{rundir}/mail/%u
 # Test mail is throwaway; skipping fsync keeps delivery fast on slow CI disks.
 mail_fsync = never
+# IDLE learns of new mail through inotify; where that is exhausted (many test servers and a browser on one
+# machine) Dovecot looks every mailbox_idle_check_interval instead, 30 s by default: a test waiting for
+# mail to be noticed over IDLE then times out.
+mailbox_idle_check_interval = 1 secs
 # No stats service: on shutdown a busy lmtp/imap process otherwise waits 5 s for a handshake
 # from the already-stopped stats process, turning a 1 s stop into 6 s.
 stats_writer_socket_path =
