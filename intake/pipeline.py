@@ -338,5 +338,6 @@ def set_aside(ctx: Context, mail_id: int, problem: str) -> None:
         digest = record.sha256 if record is not None else None
     if digest:
         ctx.blobs.quarantine(digest)
+    problem = problem.split(". Fix:")[0]  # the store's own fix (restore the file) does not help a mail set aside
     fail(ctx, mail_id, f"not processed: {problem}. The message is left in the mailbox folder: move it out of the "
                        "folder and back in to have it taken in again", leave_in_mailbox=True)

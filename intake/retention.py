@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_
+from sqlalchemy import and_, or_
 from sqlmodel import select
 
 from intake.config import Config
@@ -101,9 +101,13 @@ def _delete_unreferenced(engine, blobs: BlobStore, digests: set[str]) -> int:
     deleted = 0
     with session_scope(engine) as s:
         for digest in sorted(digests):
+            # A mail set aside (its stored copy was damaged) and taken in again later is the purged case's own mail,
+            # not another that keeps the file.
             kept_mail = s.exec(select(InboundMail.id).outerjoin(Case, Case.id == InboundMail.case_id)
                                .where(InboundMail.sha256 == digest,
-                                      or_(InboundMail.case_id.is_(None), Case.purged_at.is_(None)))).first()
+                                      or_(and_(InboundMail.case_id.is_(None),
+                                               InboundMail.leave_in_mailbox == False),  # noqa: E712
+                                          and_(InboundMail.case_id.is_not(None), Case.purged_at.is_(None))))).first()
             kept_attachment = s.exec(select(Attachment.id).join(InboundMail, InboundMail.id == Attachment.mail_id)
                                      .outerjoin(Case, Case.id == InboundMail.case_id)
                                      .where(Attachment.sha256 == digest,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email import _header_value_parser as hvp
-from email import errors as email_errors
 from email import headerregistry, policy
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -85,17 +85,24 @@ class SendReport:
     copies: list[bytes] = field(default_factory=list)  # the mails as sent, for the Sent folder
 
 
+# RFC 5322 msg-id, strictly: dot-atom "@" (dot-atom or a domain literal). Intake keeps whatever stood in angle brackets.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM = rf"{_ATEXT}(?:\.{_ATEXT})*"
+_STRICT_MSG_ID = re.compile(rf"<{_DOT_ATOM}@(?:{_DOT_ATOM}|\[[\x21-\x5a\x5e-\x7e]*\])>")
+
+
 def _id_tokens(value: str) -> list:
     """The msg-ids in a header value that can go into a mail as they are: ASCII, and one whole msg-id each. An id a
     researcher's client wrote in 8-bit (or not as an id at all) cannot be written into our reply; it is left out
     rather than stopping the reply."""
     tokens = []
     for part in value.split():
-        if not part.isascii():
+        if not _STRICT_MSG_ID.fullmatch(part):
             continue
         try:
             token, rest = hvp.get_msg_id(part)
-        except email_errors.HeaderParseError:
+            token.all_defects  # noqa: B018 -- raises for some ids the parser half-accepts
+        except Exception:  # the stdlib's parser raises more than HeaderParseError on odd ids (IndexError, ...)
             continue
         if not rest:
             tokens.append(token)

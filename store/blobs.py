@@ -258,10 +258,10 @@ class BlobStore:
             os.close(fd)
 
     def delete(self, digest: str) -> bool:
-        """Remove one file for good (retention), and any half-written copy of it; False if it was not there."""
+        """Remove one file for good (retention), with any half-written or damaged copy; False if it was not there."""
         with self._locked():
-            for tmp in self._path(digest).parent.glob(f"{digest}.*{_TEMP_SUFFIX}*"):
-                tmp.unlink(missing_ok=True)
+            for leftover in self._path(digest).parent.glob(f"{digest}.*"):  # half-written copies, a damaged one
+                leftover.unlink(missing_ok=True)
             try:
                 self._path(digest).unlink()
             except FileNotFoundError:

@@ -73,3 +73,21 @@ def test_a_damaged_stored_copy_holds_up_only_its_own_mail(mailbox, smtp_sink, ma
         client.expunge()
     daemon.run_once(config)
     assert [s for s, _ in _statuses(config)] == ["failed", "processed", "processed"]
+
+    # Years later A's case is purged: its raw mail goes, and the damaged copy set aside with it (the record of the
+    # first attempt has no case and must not keep the file).
+    from datetime import timedelta
+
+    from intake import actions, retention
+    from store.models import Case, utcnow
+
+    ctx = daemon.open_context(config)
+    with session_scope(ctx.engine) as s:
+        case_a = s.exec(select(Case).where(Case.researcher == "a@ki.example")).one()
+        actions.move_case(s, "cli:test", case_a.id, "closed", note="withdrawn")
+    with session_scope(ctx.engine) as s:
+        s.get(Case, case_a.id).closed_at = utcnow() - timedelta(days=400)
+    config.retention.purge_closed_after_days = 365
+    retention.purge(ctx.engine, ctx.blobs, config)
+    [digest] = damaged
+    assert list(config.store.files.glob(f"*/{digest}*")) == [], "the purged case's mail is still in the store"

@@ -73,9 +73,20 @@ def test_an_id_a_client_wrote_in_8_bit_or_not_as_an_id_is_left_out_not_the_reply
     # flattening fail, so the acknowledgment (and every later reply of the case) was never sent.
     mail = _mail("acknowledgment")
     mail.in_reply_to = "<ansökan.1@ki.example>"
-    mail.references = "<ansökan.1@ki.example> <a@b@c> <ok@ki.example>"
+    # ids the stdlib's parser chokes on in other ways (IndexError, AttributeError), found in review
+    mail.references = "<ansökan.1@ki.example> <a@b@c> <@c.d> <[x]@c.d> <(x)@c.d> <a@[x> <ok@ki.example>"
     msg = send.build_message(mail, "halsodata@region.test", utcnow())
     raw = msg.as_bytes(policy=email.policy.SMTP)  # as aiosmtplib writes it to the server
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert parsed["In-Reply-To"] is None  # no empty header either
     assert parsed["References"] == "<ok@ki.example>"
+
+
+@pytest.mark.parametrize("msg_id", ["<AM0PR07MB4435.eurprd07.prod.outlook.com@AM0PR07MB4435.eurprd07.prod.outlook.com>",
+                                    "<CAF=+x_y-Z@mail.gmail.com>", "<1a2b.3c@[192.0.2.1]>", "<x!#$%&'*/=?^_`{|}~@y.z>"])
+def test_every_well_formed_id_still_threads(msg_id):
+    mail = _mail("acknowledgment")
+    mail.in_reply_to = msg_id
+    parsed = email.message_from_bytes(send.build_message(mail, "halsodata@region.test", utcnow()).as_bytes(
+        policy=email.policy.SMTP), policy=email.policy.default)
+    assert parsed["In-Reply-To"] == msg_id
