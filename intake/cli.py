@@ -515,30 +515,38 @@ def inspect(obj: _Obj, files: tuple[Path, ...], as_json: bool):
 @click.option("--dry-run", is_flag=True, help="Only list the cases that would be purged.")
 @click.pass_obj
 def purge(obj: _Obj, dry_run: bool):
-    """Delete the content of cases closed longer ago than [retention] purge_closed_after_days.
+    """Delete the content of cases closed longer ago than [retention] purge_closed_after_days, and of mail that
+    joined no case taken in longer ago than purge_caseless_after_days.
 
     The case register row stays (number, dates, state, researcher, project); mails, attachments, bodies,
-    evidence and reply texts are deleted for good. The daemon does this by itself every check_hours."""
+    evidence and reply texts are deleted for good. Of a mail without a case (automatic mail, mail that could
+    not be read) the record of its arrival and outcome stays. The daemon does this by itself every check_hours."""
     from intake import actions, retention
 
-    days = obj.config.retention.purge_closed_after_days
-    if days <= 0:
-        click.echo("retention is off ([retention] purge_closed_after_days = 0): nothing is purged. Set it from "
-                   "the region's records-management plan.")
+    cfg = obj.config.retention
+    days, caseless_days = cfg.purge_closed_after_days, cfg.purge_caseless_after_days
+    if not cfg.enabled:
+        click.echo("retention is off ([retention] purge_closed_after_days = 0 and purge_caseless_after_days = 0): "
+                   "nothing is purged. Set them from the region's records-management plan.")
         return
     try:
         ctx = daemon.open_context(obj.config)
     except (db.StoreUnavailable, config_mod.ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
     report = retention.purge(ctx.engine, ctx.blobs, obj.config, dry_run=dry_run, actor=actions.cli_actor())
-    if not report.cases:
-        click.echo(f"no closed case is older than {days} days: nothing to purge")
-    elif dry_run:
-        click.echo(f"would purge {len(report.cases)} case(s) closed more than {days} days ago: "
-                   + ", ".join(report.cases))
-    else:
-        click.echo(f"purged {len(report.cases)} case(s): {', '.join(report.cases)} ({report.mails} mail(s), "
-                   f"{report.files_deleted} stored file(s) deleted)")
+    if days:
+        if not report.cases:
+            click.echo(f"no closed case is older than {days} days: no case to purge")
+        elif dry_run:
+            click.echo(f"would purge {len(report.cases)} case(s) closed more than {days} days ago: "
+                       + ", ".join(report.cases))
+        else:
+            click.echo(f"purged {len(report.cases)} case(s): {', '.join(report.cases)} ({report.mails} mail(s))")
+    if caseless_days:
+        verb = "would purge" if dry_run else "purged"
+        click.echo(f"{verb} {report.caseless} mail(s) without a case taken in more than {caseless_days} days ago")
+    if not dry_run and report.files_deleted:
+        click.echo(f"{report.files_deleted} stored file(s) deleted")
 
 
 @main.command()

@@ -256,7 +256,13 @@ class RetentionConfig(_Section):
     # 0: never purge. Set it from the region's records-management plan (dokumenthanteringsplan): the archive
     # law decides how long public records are kept, not this program.
     purge_closed_after_days: int = Field(0, ge=0, description="days after closing; 0 keeps everything")
-    check_hours: int = Field(24, ge=1, description="how often the daemon looks for cases to purge")
+    purge_caseless_after_days: int = Field(0, ge=0, description="days after intake for mail that joined no case "
+                                           "(automatic mail, mail that could not be read); 0 keeps it")
+    check_hours: int = Field(24, ge=1, description="how often the daemon looks for cases and mails to purge")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.purge_closed_after_days or self.purge_caseless_after_days)
 
 
 class LimitsConfig(_Section):

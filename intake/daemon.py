@@ -214,7 +214,7 @@ def _reminder_job(ctx: pipeline.Context) -> None:
 
 
 def _retention_job(ctx: pipeline.Context) -> None:
-    """APScheduler job: purge the content of cases closed longer ago than [retention] allows."""
+    """APScheduler job: purge the content of closed cases and caseless mail older than [retention] allows."""
     try:
         retention.purge(ctx.engine, ctx.blobs, ctx.config)
     except Exception as exc:  # tried again at the next run; nothing is half-purged (one transaction per case)
@@ -225,7 +225,7 @@ def _scheduler(ctx: pipeline.Context) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC")
     scheduler.add_job(_reminder_job, "interval", args=[ctx], minutes=ctx.config.reminders.check_minutes,
                       next_run_time=datetime.now(timezone.utc), max_instances=1, coalesce=True)
-    if ctx.config.retention.purge_closed_after_days:
+    if ctx.config.retention.enabled:
         scheduler.add_job(_retention_job, "interval", args=[ctx], hours=ctx.config.retention.check_hours,
                           next_run_time=datetime.now(timezone.utc), max_instances=1, coalesce=True)
     scheduler.start()

@@ -6,6 +6,10 @@ answer "what happened to application HD-2026-0042" without keeping the personal 
 What goes: the raw mails and attachment files (encrypted files deleted from the file store unless a case
 still kept refers to the same file), mail bodies, subjects and names, attachment names and extracted
 fields, finding evidence and reply texts. Each purge is written to the audit log.
+
+Mail that never joined a case (automatic mail, mail that could not be read) has its own period,
+`[retention] purge_caseless_after_days`, counted from when it was taken in: its raw copy, sender, subject
+and body go; the record of its arrival and outcome stays.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class PurgeReport:
     cases: list[str] = field(default_factory=list)  # case numbers
     mails: int = 0
     files_deleted: int = 0
+    caseless: int = 0  # mails without a case whose content was purged (or would be, in a dry run)
 
 
 def due(session, config: Config, now: datetime) -> list[Case]:
@@ -45,13 +50,28 @@ def due(session, config: Config, now: datetime) -> list[Case]:
                              .order_by(Case.closed_at)).all())
 
 
+def due_caseless(session, config: Config, now: datetime) -> list[int]:
+    """Ids of mails without a case taken in longer ago than [retention] purge_caseless_after_days."""
+    days = config.retention.purge_caseless_after_days
+    if days <= 0:
+        return []
+    cutoff = now - timedelta(days=days)
+    return list(session.exec(select(InboundMail.id).where(InboundMail.case_id.is_(None),
+                                                          InboundMail.status != "fetched",
+                                                          InboundMail.purged_at.is_(None),
+                                                          InboundMail.fetched_at <= cutoff)
+                             .order_by(InboundMail.id)).all())
+
+
 def purge(engine, blobs: BlobStore, config: Config, now: datetime | None = None, dry_run: bool = False,
           actor: str = "halsodata") -> PurgeReport:
-    """Purge every case due; one transaction per case, files deleted only after it is committed."""
+    """Purge every case due, then every caseless mail due; one transaction per case (and one for the caseless
+    mails), files deleted only after it is committed."""
     now = now or utcnow()
     report = PurgeReport()
     with session_scope(engine) as s:
         numbers = [c.number for c in due(s, config, now)]
+        caseless = due_caseless(s, config, now)
     for number in numbers:
         if dry_run:
             report.cases.append(number)
@@ -62,10 +82,33 @@ def purge(engine, blobs: BlobStore, config: Config, now: datetime | None = None,
         report.cases.append(number)
         report.mails += mails
         report.files_deleted += _delete_unreferenced(engine, blobs, digests)
-    if report.cases and not dry_run:
-        log.info("retention: purged %s closed case(s), %s mail(s), %s stored file(s)", len(report.cases),
-                 report.mails, report.files_deleted)
+    if caseless and dry_run:
+        report.caseless = len(caseless)
+    elif caseless:
+        digests, report.caseless = _purge_caseless(engine, caseless, now, actor)
+        report.files_deleted += _delete_unreferenced(engine, blobs, digests)
+    if (report.cases or report.caseless) and not dry_run:
+        log.info("retention: purged %s closed case(s), %s mail(s), %s mail(s) without a case, %s stored file(s)",
+                 len(report.cases), report.mails, report.caseless, report.files_deleted)
     return report
+
+
+def _purge_caseless(engine, ids: list[int], now: datetime, actor: str) -> tuple[set[str], int]:
+    digests: set[str] = set()
+    purged = 0
+    with session_scope(engine) as s:
+        for mail in s.exec(select(InboundMail).where(InboundMail.id.in_(ids), InboundMail.case_id.is_(None),
+                                                     InboundMail.purged_at.is_(None))).all():
+            digests.add(mail.sha256)
+            mail.body_text, mail.subject, mail.from_name, mail.from_address = "", PURGED, "", ""
+            mail.references, mail.authentication_results, mail.problems = "", "[]", "[]"
+            mail.outcome = (mail.outcome + "; " if mail.outcome else "") + "content purged (retention)"
+            mail.purged_at = now
+            purged += 1
+        if purged:
+            s.add(AuditEvent(actor=actor, action="mail.purge", target="mails without a case",
+                             detail=json.dumps({"mails": purged})))
+    return digests, purged
 
 
 def _purge_case(engine, number: str, now: datetime, actor: str) -> tuple[set[str], int]:
@@ -105,7 +148,7 @@ def _delete_unreferenced(engine, blobs: BlobStore, digests: set[str]) -> int:
             # not another that keeps the file.
             kept_mail = s.exec(select(InboundMail.id).outerjoin(Case, Case.id == InboundMail.case_id)
                                .where(InboundMail.sha256 == digest,
-                                      or_(and_(InboundMail.case_id.is_(None),
+                                      or_(and_(InboundMail.case_id.is_(None), InboundMail.purged_at.is_(None),
                                                InboundMail.leave_in_mailbox == False),  # noqa: E712
                                           and_(InboundMail.case_id.is_not(None), Case.purged_at.is_(None))))).first()
             kept_attachment = s.exec(select(Attachment.id).join(InboundMail, InboundMail.id == Attachment.mail_id)

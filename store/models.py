@@ -59,6 +59,7 @@ class InboundMail(SQLModel, table=True):
     processed_at: datetime | None = None
     moved_at: datetime | None = None
     leave_in_mailbox: bool = False
+    purged_at: datetime | None = None  # content deleted by retention (a mail without a case; cases have their own)
     case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
     from_address: str = ""
     from_name: str = ""

@@ -90,7 +90,7 @@ def test_purge_deletes_the_content_of_old_closed_cases_and_keeps_the_register(ma
     ctx.blobs.get(kept_mails[0].sha256)
 
     out = CliRunner().invoke(main, ["--config", str(config.source), "purge"])
-    assert "nothing to purge" in out.output
+    assert "no closed case is older than 365 days" in out.output
 
 
 def test_recently_closed_open_and_reopened_cases_are_kept(mailbox, smtp_sink, make_config):
@@ -108,3 +108,40 @@ def test_retention_off_by_default_purges_nothing(mailbox, smtp_sink, make_config
     assert retention.purge(ctx.engine, ctx.blobs, config, now=utcnow() + timedelta(days=3650)).cases == []
     out = CliRunner().invoke(main, ["--config", str(config.source), "purge"])
     assert out.exit_code == 0 and "retention is off" in out.output
+
+
+def test_mail_that_joined_no_case_is_purged_after_its_own_period(mailbox, smtp_sink, make_config, store_url):
+    """An out-of-office reply and a mail that could not be read carry personal data too (names, signatures,
+    whatever was written); they never join a case, so closing cases never purged them."""
+    config = make_config(store_url, extra="[retention]\npurge_caseless_after_days = 30\n")
+    mailbox.deliver("intake@halsodata.test", factory.mail("Frånvaro: Ansökan", "Jag är ledig till 4 januari.",
+                                                          sender="Per Holm <per.holm@uu.example>",
+                                                          headers={"Auto-Submitted": "auto-replied"}))
+    mailbox.deliver("intake@halsodata.test", b"\x00\x01 not a mail at all, from someone\r\n")
+    mailbox.deliver("intake@halsodata.test", factory.mail("Ansökan om data, KOL-studien", sender="a@uni.example",
+                                                          attachments=_files_for("KOL-studien")))
+    daemon.run_once(config)
+    ctx = daemon.open_context(config)
+    with session_scope(ctx.engine) as s:
+        mails = s.exec(select(InboundMail).order_by(InboundMail.id)).all()
+        assert [m.status for m in mails] == ["ignored", "failed", "processed"]
+        raws = [m.sha256 for m in mails]
+
+    out = CliRunner().invoke(main, ["--config", str(config.source), "purge", "--dry-run"])
+    assert "would purge 0 mail(s) without a case taken in more than 30 days ago" in out.output
+    report = retention.purge(ctx.engine, ctx.blobs, config, now=utcnow() + timedelta(days=31))
+    assert report.caseless == 2 and report.cases == []
+    with session_scope(ctx.engine) as s:
+        auto, unreadable, application = s.exec(select(InboundMail).order_by(InboundMail.id)).all()
+        for m in (auto, unreadable):
+            assert m.purged_at is not None and m.subject == retention.PURGED
+            assert m.body_text == "" and m.from_address == "" and m.from_name == ""
+            assert m.status in ("ignored", "failed") and "content purged (retention)" in m.outcome
+        assert application.purged_at is None and application.body_text  # a case's mail follows its case
+        [event] = s.exec(select(AuditEvent).where(AuditEvent.action == "mail.purge")).all()
+        assert json.loads(event.detail) == {"mails": 2} and event.actor == "halsodata"
+    for digest in raws[:2]:
+        with pytest.raises(BlobError):
+            ctx.blobs.get(digest)
+    assert ctx.blobs.get(raws[2])
+    assert retention.purge(ctx.engine, ctx.blobs, config, now=utcnow() + timedelta(days=62)).caseless == 0
