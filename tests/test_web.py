@@ -165,6 +165,30 @@ def test_the_case_page_shows_mail_text_escaped_and_masked(site):
     assert "som väntar på godkännande i utkorgen." in page.text and "halsodata outbox list" not in page.text
 
 
+def test_an_identity_number_in_a_file_name_is_masked_on_the_page_and_in_the_download(site):
+    """Regression: the CLI, summaries and replies masked it, the web case page showed it three times (document
+    link, kind selector, the mail's attachment list) and sent it in the download's file name."""
+    _, ctx, ids = site
+    with session_scope(ctx.engine) as s:
+        mail_id = s.get(Attachment, ids["attachment"]).mail_id
+        extra = Attachment(mail_id=mail_id, filename="lista 19121212-1212.txt", content_type="text/plain",
+                           size=len(PDF), sha256=ctx.blobs.put(PDF), kind="other", confidence=0.3,
+                           container="bilagor 19121212-1212.zip")
+        s.add(extra)
+        s.flush()
+        extra_id = extra.id
+    try:
+        client = _signed_in(site)
+        page = client.get("/cases/HD-2026-0007")
+        assert page.status_code == 200 and "lista ÅÅÅÅMMDD-XXXX.txt" in page.text
+        assert "19121212" not in page.text
+        download = client.get(f"/attachments/{extra_id}/download")
+        assert "19121212" not in download.headers["content-disposition"]
+    finally:
+        with session_scope(ctx.engine) as s:
+            s.delete(s.get(Attachment, extra_id))
+
+
 def test_actions_are_audited_with_who_and_what(site):
     _, ctx, ids = site
     client = _signed_in(site)

@@ -393,7 +393,7 @@ def create_app(config: Config, context=None) -> FastAPI:
         actions.audit(s, viewer.username, "attachment.download", case_id=mail.case_id if mail else None,
                       target=f"attachment:{att.id}")
         return Response(data, media_type="application/octet-stream", headers={
-            "Content-Disposition": _disposition(att.filename),
+            "Content-Disposition": _disposition(pnr.redact(att.filename)),
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "default-src 'none'; sandbox",
         })
