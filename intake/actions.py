@@ -166,6 +166,15 @@ class KindChanged:
     replies: list[OutboxMail] = field(default_factory=list)  # queued, waiting for approval
 
 
+def _refuse_purged(case: Case) -> None:
+    if case.purged_at is not None:
+        day = case.purged_at.strftime("%Y-%m-%d")
+        raise ActionRefused(f"case {case.number} was purged on {day} (retention): its documents are gone, so it "
+                            "cannot be reopened or assessed again. A new application opens a new case.",
+                            f"Ärende {case.number} gallrades {day}: dokumenten är raderade, så ärendet kan inte "
+                            "öppnas igen eller bedömas på nytt. En ny ansökan blir ett nytt ärende.")
+
+
 def change_kind(session: Session, config, actor: str, attachment_id: int, kind: str) -> KindChanged:
     """A coordinator corrects what a document is; the rules run again over the case and the state follows.
 
@@ -186,6 +195,7 @@ def change_kind(session: Session, config, actor: str, attachment_id: int, kind: 
     # Take the case's row lock (PostgreSQL) first: intake updating the same case waits, and so do we, so two
     # evaluations never interleave and leave two current findings for a rule.
     session.refresh(case, with_for_update=True)
+    _refuse_purged(case)
     if att.kind == kind and att.kind_source == "coordinator":
         raise ActionRefused(f"document #{attachment_id} is already {kind}.",
                             f"Dokument #{attachment_id} är redan markerat som {kind}.")
@@ -253,6 +263,7 @@ def move_case(session: Session, actor: str, case_id: int, to: str, note: str = "
     if case is None:
         raise ActionRefused(f"no case #{case_id}.", f"Ärende #{case_id} finns inte.")
     session.refresh(case, with_for_update=True)
+    _refuse_purged(case)
     note = pnr.redact(note.strip())[:NOTE_LIMIT]
     before = case.state
     if to == AUTOMATIC:

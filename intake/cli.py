@@ -15,7 +15,7 @@ from intake import daemon, logs, views
 from intake.mailbox import MailboxUnavailable
 from outbox.send import SmtpUnavailable
 from store import db
-from store.blobs import new_key
+from store.blobs import load_keys, new_key
 from store.db import session_scope
 from store.models import Case, InboundMail, OutboxMail, UserAccount
 
@@ -128,6 +128,33 @@ def cases_list(obj: _Obj, as_json: bool, state: str | None):
     for r in rows:
         click.echo(f"{r['number']:<14} {r['state']:<12} {r['track']:<14} {local(r['opened_at']):<17} "
                    f"{r['researcher']:<{width}} {_cut(r['title'], 60)}")
+
+
+@cases.command("move")
+@click.argument("number")
+@click.argument("state", type=click.Choice(["clarification", "confidentiality_review", "decided", "extraction",
+                                            "closed", "automatic"]))
+@click.option("--note", default="", help="Why, for the case's history (audited).")
+@click.pass_obj
+def cases_move(obj: _Obj, number: str, state: str, note: str):
+    """Move a case to a coordinator's state (DOMAIN.md section 8), as the web view's case page does.
+
+    STATE is one of clarification, confidentiality_review, decided, extraction, closed, or automatic (hand the
+    case back to the product: received, incomplete or complete as its findings say). Closing starts the
+    retention period ([retention] purge_closed_after_days)."""
+    from intake import actions
+
+    try:
+        with session_scope(_engine(obj)) as s:
+            case = s.exec(select(Case).where(func.upper(Case.number) == number.strip().upper())).first()
+            if case is None:
+                raise click.ClickException(f"no case {number}; `halsodata cases list` shows the numbers")
+            before = case.state
+            moved = actions.move_case(s, actions.cli_actor(), case.id, state, note=note)
+            after = moved.state
+    except actions.ActionRefused as exc:
+        raise click.ClickException(exc.en) from None
+    click.echo(f"case {number.upper()} moved from {before} to {after}")
 
 
 @cases.command("show")
@@ -575,14 +602,14 @@ def rekey(obj: _Obj):
     Run it after putting a new key on top and restarting the daemon; when it reports no file left on an old key,
     the old key lines can leave the key file (keep them in the secret store while backups made before are kept).
     Safe to run while the daemon runs, and to run again after an interruption."""
-    from store.blobs import BlobError, Missing
+    from store.blobs import BlobError, Missing, WrongKey
 
     try:
         ctx = daemon.open_context(obj.config)
     except (db.StoreUnavailable, config_mod.ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
     ctx.blobs.remove_stale_temporaries()  # pieces an earlier, interrupted run left behind
-    changed = current = 0
+    changed = current = wrong_key = 0
     failed: list[str] = []
     for digest in ctx.blobs.digests():
         try:
@@ -592,18 +619,24 @@ def rekey(obj: _Obj):
                 current += 1
         except Missing:
             continue  # purged meanwhile: nothing left to re-encrypt
+        except WrongKey:
+            wrong_key += 1
         except BlobError as exc:
             failed.append(str(exc))
         except OSError as exc:
             failed.append(f"stored file {digest[:12]}…: {exc.strerror or exc}")
     click.echo(f"re-encrypted {changed} stored file(s) with the newest key; {current} already were")
+    for line in failed[:20]:
+        click.echo(f"  {line}", err=True)
+    if wrong_key:
+        raise click.ClickException(f"{wrong_key} stored file(s) were encrypted with a key that is not in the key "
+                                   "file. Fix: put the old key back on the line below the newest and run rekey again")
     if failed:
-        for line in failed[:20]:
-            click.echo(f"  {line}", err=True)
         raise click.ClickException(f"{len(failed)} stored file(s) could not be re-encrypted (listed above): keep the "
                                    "old key lines until they are dealt with")
-    click.echo("no stored file needs an older key any more: the lines below the first can leave the key file "
-               "(keep them in the secret store as long as older backups are kept)")
+    if len(load_keys(obj.config.store.key_file, obj.config.store.key_env)) > 1:
+        click.echo("no stored file needs an older key any more: the lines below the first can leave the key file "
+                   "(keep them in the secret store as long as older backups are kept)")
 
 
 @main.command()

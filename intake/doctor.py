@@ -251,7 +251,11 @@ def _heartbeat(engine) -> Check:
     polled = row.last_poll_at
     ago = f"{_ago(polled)} ago" if polled else "never"
     error = f"; its last error ({_ago(row.last_error_at)} ago): {row.last_error}" if row.last_error_at else ""
-    return Check("daemon", OK, f"the daemon {row.name} last read the mailbox {ago}{error}")
+    from intake.metrics import _aware
+    stale = polled is None or (utcnow() - _aware(polled)).total_seconds() > 3600
+    hint = ("; that is over an hour ago: if the service should be running, see `systemctl status halsodata` "
+            "and its log" if stale else "")
+    return Check("daemon", OK, f"halsodata ({row.name}) last read the mailbox {ago}{error}{hint}")
 
 
 def _ago(when) -> str:

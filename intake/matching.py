@@ -23,10 +23,11 @@ def case_tag(number: str) -> str:
 
 
 def find_case(session: Session, mail: ParsedMail, number_format: str) -> tuple[Case | None, str]:
-    """The case this mail continues and how it was recognised, or (None, "") for a new case."""
+    """The case this mail continues and how it was recognised, or (None, "") for a new case. A case whose content
+    was purged (retention) is continued by nothing: what comes years later is a new application."""
     for number in tag_pattern(number_format).findall(mail.subject or ""):
         case = session.exec(select(Case).where(func.upper(Case.number) == number.upper())).first()
-        if case is not None:
+        if case is not None and case.purged_at is None:
             return case, f"case tag {number.upper()} in the subject"
     ids = mail.thread_ids
     if ids:
@@ -37,5 +38,7 @@ def find_case(session: Session, mail: ParsedMail, number_format: str) -> tuple[C
         by_id = {m.message_id: m.case_id for m in [*received, *sent]}
         for mid in ids:  # the nearest ancestor wins
             if mid in by_id:
-                return session.get(Case, by_id[mid]), "reply to a mail of the case"
+                case = session.get(Case, by_id[mid])
+                if case is not None and case.purged_at is None:
+                    return case, "reply to a mail of the case"
     return None, ""

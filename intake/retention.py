@@ -116,6 +116,12 @@ def _purge_case(engine, number: str, now: datetime, actor: str) -> tuple[set[str
         case = s.exec(select(Case).where(Case.number == number).with_for_update()).one()
         if case.purged_at is not None or case.state != "closed":
             return set(), -1
+        from outbox import summary  # late: the summary module reads the store this module purges
+
+        t = summary.triage(s, case)
+        case.register_entry = json.dumps({"organisation": t.organisation, "project_title": t.project_title,
+                                    "ethics_reference": t.ethics_reference, "ethics_decision": t.ethics_decision},
+                                   ensure_ascii=False)
         digests: set[str] = set()
         mails = s.exec(select(InboundMail).where(InboundMail.case_id == case.id)).all()
         kinds: list[str] = []
@@ -129,7 +135,7 @@ def _purge_case(engine, number: str, now: datetime, actor: str) -> tuple[set[str
             mail.references, mail.authentication_results, mail.problems = "", "[]", "[]"
             mail.outcome = (mail.outcome + "; " if mail.outcome else "") + "content purged (retention)"
         for f in s.exec(select(Finding).where(Finding.case_id == case.id)).all():
-            f.evidence = "[]"
+            f.evidence, f.message_sv, f.message_en = "[]", PURGED, PURGED  # messages may quote the documents
         for o in s.exec(select(OutboxMail).where(OutboxMail.case_id == case.id)).all():
             o.body = PURGED
         case.purged_at = now

@@ -336,6 +336,13 @@ def triage(session: Session, case: Case, config=None) -> Triage:
     organisation, title = _applicant(next((m for m in mails if not m.auto_generated), None), docs, case)
     ref, decision, conditions = _ethics(docs)
     sv, en = _next_step(case, findings, warnings, waiting)
+    if case.purged_at is not None:  # the documents are gone: the register keeps what they said
+        kept = json.loads(case.register_entry or "{}")
+        organisation, title = kept.get("organisation") or organisation, kept.get("project_title") or title
+        ref, decision, conditions = kept.get("ethics_reference"), kept.get("ethics_decision"), []
+        day = local(case.purged_at)[:10]
+        sv = f"Inget: ärendets innehåll raderades {day} enligt gallringsbeslutet; registeruppgifterna finns kvar."
+        en = f"None: the case's content was purged on {day} under the retention rules; the register entry stays."
     return Triage(
         case_id=case.id, number=case.number, state=case.state, track=case.track, language=case.language,
         opened_at=case.opened_at, updated_at=case.updated_at,

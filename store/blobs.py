@@ -70,13 +70,16 @@ def load_keys(key_file: Path | None, key_env: str | None) -> list[bytes]:
             raise KeyError(f"store.key_env: the environment variable {key_env} is empty or not set. Fix: "
                            "export it with the output of `halsodata keygen`.")
         source = "store.key_env"
-    keys = [line.strip().encode() for line in raw.replace(",", "\n").splitlines() if line.strip()]
-    for k in keys:
+    lines = [line.strip() for line in raw.replace(",", "\n").splitlines()]
+    keys = [line.encode() for line in lines if line]
+    for number, line in enumerate(lines, start=1):
+        if not line:
+            continue
         try:
-            Fernet(k)
+            Fernet(line.encode())
         except (ValueError, TypeError):
-            raise KeyError(f"{source}: not a valid key (expected 44 characters of url-safe base64). Fix: "
-                           "generate one with `halsodata keygen`.") from None
+            raise KeyError(f"{source}: line {number} is not a valid key (expected 44 characters of url-safe base64; "
+                           "comments are not allowed). Fix: one key per line, each from `halsodata keygen`.") from None
     if not keys:
         raise KeyError(f"{source}: no key found. Fix: generate one with `halsodata keygen`.")
     return keys

@@ -30,6 +30,9 @@ class Case(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
     closed_at: datetime | None = None  # set when a coordinator moves the case to `closed`; retention counts from it
     purged_at: datetime | None = None  # mails, attachments and bodies deleted after the retention period
+    # What the register showed when the case was purged (organisation, project, ethics reference and decision):
+    # read from documents that are gone afterwards.
+    register_entry: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}", server_default="{}"))
 
 
 class CaseCounter(SQLModel, table=True):

@@ -43,7 +43,20 @@ def test_a_good_configuration_passes_and_nothing_is_sent_or_changed(mailbox, smt
     assert "the newest and oldest of" in out and "decrypt with the key" in out
     assert "is free for /metrics and /health" in out
     # `run --once` (the demo, a cron job) leaves its heartbeat too: not "no daemon has run against this database"
-    assert re.search(r"^ok +daemon +the daemon \S+ last read the mailbox \d+ s ago$", out, re.M), out
+    assert re.search(r"^ok +daemon +halsodata \(\S+\) last read the mailbox \d+ s ago$", out, re.M), out
+    from datetime import timedelta
+
+    from sqlmodel import Session, select
+
+    from store.models import ServiceStatus, utcnow
+    with Session(db.make_engine(config.store.url)) as s:  # a service that stopped reading the mailbox long ago
+        for row in s.exec(select(ServiceStatus)).all():
+            row.last_poll_at = utcnow() - timedelta(hours=56)
+            s.add(row)
+        s.commit()
+    stale, _ = _doctor(config)
+    assert "last read the mailbox 56 h ago; that is over an hour ago" in stale.output
+    assert "systemctl status halsodata" in stale.output
     assert out.rstrip().endswith("No problems found.")
     assert len(smtp_sink.messages) == sent, "the doctor must not send mail"
     assert mailbox.list_uids(MAILBOX_USER, "intake-secret") != [], "the waiting mail is left where it is"

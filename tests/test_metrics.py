@@ -91,7 +91,7 @@ def test_a_running_daemon_reports_intake_and_turns_unhealthy_when_the_mailbox_go
         doctor = CliRunner().invoke(main, ["--config", str(path), "doctor"])
         assert doctor.exit_code == 0, doctor.output
         assert re.search(rf"^ok +metrics +a daemon answers on {base}/health: ok: mailbox read", doctor.output, re.M)
-        assert re.search(rf"^ok +daemon +the daemon \S+:{proc.pid} last read the mailbox \d+ s ago$", doctor.output,
+        assert re.search(rf"^ok +daemon +halsodata \(\S+:{proc.pid}\) last read the mailbox \d+ s ago$", doctor.output,
                          re.M), doctor.output
 
         mailbox.stop()  # the mailbox server goes away; the daemon retries, intake stalls

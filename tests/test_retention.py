@@ -145,3 +145,42 @@ def test_mail_that_joined_no_case_is_purged_after_its_own_period(mailbox, smtp_s
             ctx.blobs.get(digest)
     assert ctx.blobs.get(raws[2])
     assert retention.purge(ctx.engine, ctx.blobs, config, now=utcnow() + timedelta(days=62)).caseless == 0
+
+
+def test_a_purged_case_keeps_its_register_entry_and_is_never_reopened(mailbox, smtp_sink, make_config):
+    """Found by an operator trial: after a purge the register's organisation, project and ethics reference came
+    out different (they were read again from documents that are gone), findings still quoted the documents, and
+    'back to automatic assessment' reopened the case over nothing. A late reply with the case tag joined it."""
+    from outbox import summary
+    from tests.samples.demo import complete_swedish
+
+    config = make_config(extra=RETENTION)
+    mailbox.deliver("intake@halsodata.test", complete_swedish("intake@halsodata.test").raw)
+    daemon.run_once(config)
+    ctx = daemon.open_context(config)
+    with session_scope(ctx.engine) as s:
+        case = s.exec(select(Case)).one()
+        number, before = case.number, summary.triage(s, case)
+    assert before.ethics_reference and before.project_title and before.organisation
+    cli = ["--config", str(config.source)]
+    moved = CliRunner().invoke(main, [*cli, "cases", "move", number, "closed", "--note", "beslut skickat"])
+    assert moved.exit_code == 0 and f"case {number} moved from complete to closed" in moved.output, moved.output
+    with session_scope(ctx.engine) as s:
+        s.exec(select(Case)).one().closed_at = utcnow() - timedelta(days=400)
+    assert retention.purge(ctx.engine, ctx.blobs, config).cases == [number]
+
+    with session_scope(ctx.engine) as s:
+        case = s.exec(select(Case)).one()
+        after = summary.triage(s, case)
+        assert all(f.message_sv == retention.PURGED and f.message_en == retention.PURGED
+                   for f in s.exec(select(Finding).where(Finding.case_id == case.id)))
+    assert (after.organisation, after.project_title, after.ethics_reference, after.ethics_decision) == (
+        before.organisation, before.project_title, before.ethics_reference, before.ethics_decision)
+    assert "gallringsbeslutet" in after.next_step_sv
+    reopen = CliRunner().invoke(main, [*cli, "cases", "move", number, "automatic"])
+    assert reopen.exit_code != 0 and "was purged" in reopen.output
+
+    mailbox.deliver("intake@halsodata.test", factory.mail(f"Sv: [{number}] En fråga till", sender="a@ki.example"))
+    daemon.run_once(config)
+    with session_scope(ctx.engine) as s:
+        assert len(s.exec(select(Case)).all()) == 2  # a new case, not the purged one

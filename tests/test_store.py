@@ -244,6 +244,13 @@ def test_files_stored_before_the_chunked_format_are_read_and_rekeyed(tmp_path, m
         store.get(current)
     again = CliRunner().invoke(main, ["--config", str(config.source), "rekey"])
     assert "re-encrypted 0 stored file(s) with the newest key; 2 already were" in again.output
+    assert "can leave the key file" not in again.output  # there is no old line left to remove
+
+    BlobStore(config.store.files, [new_key().encode()]).put(b"stored with a key since thrown away")
+    lost = CliRunner().invoke(main, ["--config", str(config.source), "rekey"])
+    assert lost.exit_code == 1
+    assert "1 stored file(s) were encrypted with a key that is not in the key file" in lost.output
+    assert "put the old key back" in lost.output
 
 
 def test_key_file_problems_name_the_key_and_the_fix(tmp_path):
@@ -251,7 +258,7 @@ def test_key_file_problems_name_the_key_and_the_fix(tmp_path):
         load_keys(tmp_path / "missing.key", None)
     bad = tmp_path / "bad.key"
     bad.write_text("not-a-key\n")
-    with pytest.raises(KeyError, match="not a valid key"):
+    with pytest.raises(KeyError, match="line 1 is not a valid key"):
         load_keys(bad, None)
 
 
