@@ -38,6 +38,10 @@ class _Obj:
         return self._config
 
 
+def _n_days(n: int) -> str:
+    return f"{n} day" if n == 1 else f"{n} days"
+
+
 def _cut(text: str, limit: int) -> str:
     """Text shortened to `limit` characters, with "…" when something was left out."""
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
@@ -539,7 +543,8 @@ def inspect(obj: _Obj, files: tuple[Path, ...], as_json: bool):
 
 
 @main.command()
-@click.option("--dry-run", is_flag=True, help="Only list the cases that would be purged.")
+@click.option("--dry-run", is_flag=True, help="Only say what would be purged: the cases by number, the mails without "
+                                              "a case by count.")
 @click.pass_obj
 def purge(obj: _Obj, dry_run: bool):
     """Delete the content of cases closed longer ago than [retention] purge_closed_after_days, and of mail that
@@ -563,15 +568,15 @@ def purge(obj: _Obj, dry_run: bool):
     report = retention.purge(ctx.engine, ctx.blobs, obj.config, dry_run=dry_run, actor=actions.cli_actor())
     if days:
         if not report.cases:
-            click.echo(f"no closed case is older than {days} days: no case to purge")
+            click.echo(f"no case was closed more than {_n_days(days)} ago: no case to purge")
         elif dry_run:
-            click.echo(f"would purge {len(report.cases)} case(s) closed more than {days} days ago: "
+            click.echo(f"would purge {len(report.cases)} case(s) closed more than {_n_days(days)} ago: "
                        + ", ".join(report.cases))
         else:
             click.echo(f"purged {len(report.cases)} case(s): {', '.join(report.cases)} ({report.mails} mail(s))")
     if caseless_days:
         verb = "would purge" if dry_run else "purged"
-        click.echo(f"{verb} {report.caseless} mail(s) without a case taken in more than {caseless_days} days ago")
+        click.echo(f"{verb} {report.caseless} mail(s) without a case taken in more than {_n_days(caseless_days)} ago")
     if not dry_run and report.files_deleted:
         click.echo(f"{report.files_deleted} stored file(s) deleted")
 

@@ -90,7 +90,7 @@ def test_purge_deletes_the_content_of_old_closed_cases_and_keeps_the_register(ma
     ctx.blobs.get(kept_mails[0].sha256)
 
     out = CliRunner().invoke(main, ["--config", str(config.source), "purge"])
-    assert "no closed case is older than 365 days" in out.output
+    assert "no case was closed more than 365 days ago" in out.output
 
 
 def test_recently_closed_open_and_reopened_cases_are_kept(mailbox, smtp_sink, make_config):
