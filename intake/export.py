@@ -13,6 +13,7 @@ from openpyxl.utils import get_column_letter
 from sqlmodel import Session, select
 
 from intake import pnr
+from intake.web.i18n import STATES, TRACKS
 from outbox.summary import DECISION_WORDS, WARNING_WORDS, triage
 from store.models import Case, utcnow
 
@@ -86,7 +87,8 @@ def rows(session: Session, config, filters: Filters, language: str = "sv", now: 
             "researcher": t.applicant_name, "email": t.applicant_address, "organisation": t.organisation,
             "project": t.project_title, "ethics_reference": t.ethics_reference or "",
             "ethics_decision": DECISION_WORDS[language].get(t.ethics_decision, "") if t.ethics_decision else "",
-            "state": case.state, "track": case.track,
+            "state": STATES[case.state][i] if case.state in STATES else case.state,
+            "track": TRACKS[case.track][i] if case.track in TRACKS else case.track,
             "missing": pnr.redact(missing),
             "warnings": ", ".join(dict.fromkeys(WARNING_WORDS.get(w.code, (w.code, w.code))[i] for w in t.warnings)),
             "waiting_for": _WAITING[language][waiting],

@@ -135,9 +135,12 @@ def build(session: Session, config, now: datetime | None = None) -> Digest:
 
 def render(d: Digest, language: str) -> tuple[str, str]:
     """(subject, body) of the digest mail."""
+    from intake.web.i18n import STATES
+
     i = 0 if language == "sv" else 1
     words = {code: pair[i] for code, pair in WARNING_WORDS.items()}
-    return compose.render("digest", language, d=d, local=local, since=local(d.since), words=words)
+    states = {code: pair[i] for code, pair in STATES.items()}
+    return compose.render("digest", language, d=d, local=local, since=local(d.since), words=words, states=states)
 
 
 def render_text(d: Digest, language: str) -> str:

@@ -362,7 +362,12 @@ def local(value: datetime | None) -> str:
 
 
 def _context(t: Triage, language: str, event: str | None) -> dict:
+    from intake.web.i18n import STATES, TRACKS
+
+    i = 0 if language == "sv" else 1
     return {"t": t, "tag": case_tag(t.number), "event": event, "local": local, "sv": language == "sv",
+            "state_word": STATES[t.state][i] if t.state in STATES else t.state,
+            "track_word": TRACKS[t.track][i] if t.track in TRACKS else t.track,
             "next_step": t.next_step_sv if language == "sv" else t.next_step_en,
             "decision": DECISION_WORDS[language].get(t.ethics_decision or "", DECISION_WORDS[language][""]),
             "status_word": _STATUS[language], "warnings": [w.message_sv if language == "sv" else w.message_en

@@ -61,9 +61,9 @@ def test_the_daily_digest_goes_out_once_a_day_with_new_overdue_and_waiting_cases
     body = first.message.get_content()
     assert "Nya ärenden (5)" in body
     for number in cases["incomplete:personal_data"]:
-        assert f"  {number}  incomplete  " in body
+        assert f"  {number}  Ofullständigt  " in body
     [aggregated] = cases["complete:aggregated"]
-    assert f"  {aggregated}  complete, aggregerad statistik  lars.persson@su.example" in body
+    assert f"  {aggregated}  Komplett, aggregerad statistik  lars.persson@su.example" in body
 
     daemon.run_once(config, now=_tomorrow_at(12, 0))  # later the same day: no second digest
     daemon.run_once(config, now=_tomorrow_at(23, 59))
@@ -81,7 +81,7 @@ def test_the_daily_digest_goes_out_once_a_day_with_new_overdue_and_waiting_cases
         assert f"  {number}  16 dagar sedan begäran, 1 påminnelse(r)" in body
     assert "Väntat längst på oss (3)" in body
     for number in cases["complete:personal_data"] + cases["complete:aggregated"]:
-        assert f"  {number}  complete  " in body
+        assert f"  {number}  Komplett  " in body
 
 
 def test_digest_command_prints_and_sends_once(mailbox, smtp_sink, make_config):

@@ -75,15 +75,15 @@ def test_the_register_has_one_right_row_per_demo_case(demo):
 
     assert heart["Forskare"] == "Anna Lindqvist" and heart["Organisation"] == "Karolinska Institutet"
     assert heart["Projekt"].startswith("Återinläggning efter sjukhusvård för hjärtsvikt")
-    assert (heart["Etik-Dnr"], heart["Etikbeslut"], heart["Status"]) == ("2024-01234", "godkänd", "complete")
+    assert (heart["Etik-Dnr"], heart["Etikbeslut"], heart["Status"]) == ("2024-01234", "godkänd", "Komplett")
     assert heart["Inkom"].date() == TODAY and heart["Dagar väntat"] == 0 and heart["Väntar på"] == "centrum"
 
     assert statin["E-post"] == "johan.ekstrom@su.example" and statin["Etikbeslut"] == "godkänd med villkor"
-    assert lung["Status"] == "complete" and lung["Etikbeslut"] == "godkänd"  # completed by the supplement
+    assert lung["Status"] == "Komplett" and lung["Etikbeslut"] == "godkänd"  # completed by the supplement
     assert lung["Saknas eller fel"] is None
-    assert (stats["Spår"], stats["Status"], stats["Etik-Dnr"]) == ("aggregated", "complete", None)
+    assert (stats["Spår"], stats["Status"], stats["Etik-Dnr"]) == ("Aggregerad statistik", "Komplett", None)
     assert stats["Organisation"] == "Stockholms universitet"
-    assert (sepsis["Status"], sepsis["Etikbeslut"], sepsis["Väntar på"]) == ("incomplete", "avslag", "forskaren")
+    assert (sepsis["Status"], sepsis["Etikbeslut"], sepsis["Väntar på"]) == ("Ofullständigt", "avslag", "forskaren")
     assert sepsis["Saknas eller fel"] == "Etikprövningsmyndigheten har avslagit ansökan."
 
 
@@ -93,8 +93,8 @@ def test_filters_and_english_headers(demo):
     assert _cli(config, "export", str(out), "--state", "incomplete", "--lang", "en").exit_code == 0
     ws, header, rows = _sheet(out)
     assert header[:3] == ("Case", "Opened", "Last changed") and ws.title == "Cases"
-    assert [(r["Case"], r["Ethics decision"], r["Waiting for"]) for r in rows] == [(numbers[4], "rejected",
-                                                                                    "researcher")]
+    assert [(r["Case"], r["Ethics decision"], r["Waiting for"], r["State"]) for r in rows] == [
+        (numbers[4], "rejected", "researcher", "Incomplete")]
     assert rows[0]["Missing or failed"] == "The Ethical Review Authority rejected the application."
 
     assert _cli(config, "export", str(out), "--track", "aggregated").exit_code == 0

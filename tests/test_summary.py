@@ -81,7 +81,7 @@ def test_one_summary_per_case_event_and_none_twice(mailbox, smtp_sink, make_conf
     opened_again, changed = _to_coordinators(smtp_sink)
     assert changed.message["Subject"].startswith(f"[{number}] Ärendet har ändrats:")
     body = changed.message.get_content()
-    assert f"Ärende {number}: complete" in body and "beslut: godkänd" in body
+    assert f"Ärende {number}: Komplett, spår Personuppgifter" in body and "beslut: godkänd" in body
     assert "Variabellista_lungnoduler.xlsx: variable_list" in body and "Kvalitetsgranska" in body
     # the next steps as coordinators call them, with the identifier `cases move` takes
     assert "Flytta sedan ärendet till förtydligande (clarification) eller sekretessprövning " \
@@ -103,7 +103,8 @@ def test_one_summary_per_case_event_and_none_twice(mailbox, smtp_sink, make_conf
     assert detail["triage"]["ethics_reference"] == "2025-01876" and detail["triage"]["ethics_decision"] == "approved"
     text = _cli(config, "cases", "show", number)
     assert "nästa steg    Kvalitetsgranska" in text and "Summaries to the coordinators (2)" in text
-    assert _cli(config, "cases", "show", number, "--summary", "--lang", "en").startswith(f"Case {number}: complete")
+    english = _cli(config, "cases", "show", number, "--summary", "--lang", "en")
+    assert english.startswith(f"Case {number}: Complete, track Personal data")
 
 
 def test_summaries_only_for_the_events_switched_on(mailbox, smtp_sink, make_config):
@@ -171,7 +172,7 @@ def test_a_follow_up_from_another_domain_is_a_warning_on_the_case(mailbox, smtp_
                                                                          "sv")
     # the digest flags the case too, and the register
     digest = _cli(config, "digest", "--lang", "en")
-    assert f"  {number}  incomplete  karin.nilsson@sodersjukhuset.example  " in digest
+    assert f"  {number}  Incomplete  karin.nilsson@sodersjukhuset.example  " in digest
     assert "  ! mail from another domain\n" in digest
     _cli(config, "export", str(config.source.parent / "cases.xlsx"))
     ws = openpyxl.load_workbook(config.source.parent / "cases.xlsx").active
