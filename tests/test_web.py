@@ -189,6 +189,27 @@ def test_an_identity_number_in_a_file_name_is_masked_on_the_page_and_in_the_down
             s.delete(s.get(Attachment, extra_id))
 
 
+def test_a_file_missing_from_the_store_is_explained_in_the_coordinators_language(site):
+    """Found by an operator trial: the Swedish page said 'Filen kunde inte läsas från lagringen: stored file …
+    cannot be decrypted … keep the old key as a second line of the key file', key advice in English."""
+    _, ctx, ids = site
+    with session_scope(ctx.engine) as s:
+        mail_id = s.get(Attachment, ids["attachment"]).mail_id
+        gone = Attachment(mail_id=mail_id, filename="borta.pdf", content_type="application/pdf", size=1,
+                          sha256="f" * 64, kind="other", confidence=0.3)
+        s.add(gone)
+        s.flush()
+        gone_id = gone.id
+    try:
+        client = _signed_in(site)
+        page = client.get(f"/attachments/{gone_id}/download", follow_redirects=True)
+        assert "Filen kunde inte läsas från lagringen (filen saknas). Be driften köra halsodata doctor" in page.text
+        assert "stored file" not in page.text and "key file" not in page.text
+    finally:
+        with session_scope(ctx.engine) as s:
+            s.delete(s.get(Attachment, gone_id))
+
+
 def test_actions_are_audited_with_who_and_what(site):
     _, ctx, ids = site
     client = _signed_in(site)

@@ -26,7 +26,7 @@ from intake.config import Config
 from intake.documents import KINDS
 from intake.web import auth, i18n
 from rules.registry import RULE_IDS, RULES
-from store.blobs import BlobError
+from store.blobs import BlobError, Missing, WrongKey
 from store.db import session_scope
 from store.models import Attachment, AuditEvent, Case, Finding, InboundMail, OutboxMail, UserAccount, utcnow
 
@@ -386,8 +386,11 @@ def create_app(config: Config, context=None) -> FastAPI:
             data = blobs.get(att.sha256)
         except BlobError as exc:
             log.error("a stored attachment could not be read: %s", exc)
-            flash(request, i18n.pick(i18n.TEXT, "download_failed", language(request, viewer))
-                  .format(reason=str(exc)), "error")
+            lang = language(request, viewer)
+            why = {"sv": {WrongKey: "fel nyckel", Missing: "filen saknas"}, "en": {WrongKey: "wrong key",
+                                                                                  Missing: "the file is missing"}}
+            reason = why[lang].get(type(exc), "filen är skadad" if lang == "sv" else "the file is damaged")
+            flash(request, i18n.pick(i18n.TEXT, "download_failed", lang).format(reason=reason), "error")
             case = s.get(Case, mail.case_id) if mail and mail.case_id else None
             return back_to(case.number, "#documents") if case else RedirectResponse("/cases", status_code=303)
         actions.audit(s, viewer.username, "attachment.download", case_id=mail.case_id if mail else None,

@@ -234,8 +234,10 @@ TEXT = {
                  "(felet finns i loggen).",
                  "An unexpected error occurred. Try again; if it persists, contact an administrator (the error is "
                  "in the log)."),
-    "download_failed": ("Filen kunde inte läsas från lagringen: {reason}", "The file could not be read from the "
-                        "store: {reason}"),
+    "download_failed": ("Filen kunde inte läsas från lagringen ({reason}). Be driften köra halsodata doctor; "
+                        "orsaken står i loggen.",
+                        "The file could not be read from the store ({reason}). Ask the operators to run halsodata "
+                        "doctor; the cause is in the log."),
     "skip": ("Till innehållet", "Skip to content"),
     "signed_in_as": ("Inloggad som", "Signed in as"),
     "mail_count": ("{n} mejl", "{n} mails"),
