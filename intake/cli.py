@@ -15,7 +15,7 @@ from intake import daemon, logs, views
 from intake.mailbox import MailboxUnavailable
 from outbox.send import SmtpUnavailable
 from store import db
-from store.blobs import load_keys, new_key
+from store.blobs import new_key
 from store.db import session_scope
 from store.models import Case, InboundMail, OutboxMail, UserAccount
 
@@ -639,7 +639,7 @@ def rekey(obj: _Obj):
     if failed:
         raise click.ClickException(f"{len(failed)} stored file(s) could not be re-encrypted (listed above): keep the "
                                    "old key lines until they are dealt with")
-    if len(load_keys(obj.config.store.key_file, obj.config.store.key_env)) > 1:
+    if ctx.blobs.key_count > 1:
         click.echo("no stored file needs an older key any more: the lines below the first can leave the key file "
                    "(keep them in the secret store as long as older backups are kept)")
 

@@ -120,16 +120,19 @@ class Mailbox:
 
     def uids(self) -> list[int]:
         """UID SEARCH UNDELETED: every message still in the folder."""
-        found = sorted(int(u) for u in self.client.search(["UNDELETED"]))
+        found = self._undeleted()
         self._listed = set(found)
         return found
+
+    def _undeleted(self) -> list[int]:
+        return sorted(int(u) for u in self.client.search(["UNDELETED"]))
 
     def _arrived_since_listed(self) -> bool:
         """A mail delivered after the last uids() was announced in the answer to some command since (the server
         says EXISTS once, and IDLE does not repeat it): look before idling, or it waits a whole idle_timeout."""
         if self._listed is None:
             return False
-        return bool({int(u) for u in self.client.search(["UNDELETED"])} - self._listed)
+        return bool(set(self._undeleted()) - self._listed)
 
     def size(self, uid: int) -> int | None:
         """UID FETCH RFC822.SIZE; None when the message is gone."""

@@ -93,6 +93,13 @@ def purge(engine, blobs: BlobStore, config: Config, now: datetime | None = None,
     return report
 
 
+def _purge_mail(mail: InboundMail) -> None:
+    """What a mail said goes; that it came, when, and what became of it stays."""
+    mail.body_text, mail.subject, mail.from_name = "", PURGED, ""
+    mail.references, mail.authentication_results, mail.problems = "", "[]", "[]"
+    mail.outcome = (mail.outcome + "; " if mail.outcome else "") + "content purged (retention)"
+
+
 def _purge_caseless(engine, ids: list[int], now: datetime, actor: str) -> tuple[set[str], int]:
     digests: set[str] = set()
     purged = 0
@@ -100,10 +107,8 @@ def _purge_caseless(engine, ids: list[int], now: datetime, actor: str) -> tuple[
         for mail in s.exec(select(InboundMail).where(InboundMail.id.in_(ids), InboundMail.case_id.is_(None),
                                                      InboundMail.purged_at.is_(None))).all():
             digests.add(mail.sha256)
-            mail.body_text, mail.subject, mail.from_name, mail.from_address = "", PURGED, "", ""
-            mail.references, mail.authentication_results, mail.problems = "", "[]", "[]"
-            mail.outcome = (mail.outcome + "; " if mail.outcome else "") + "content purged (retention)"
-            mail.purged_at = now
+            _purge_mail(mail)
+            mail.from_address, mail.purged_at = "", now  # no case register keeps who wrote it
             purged += 1
         if purged:
             s.add(AuditEvent(actor=actor, action="mail.purge", target="mails without a case",
@@ -131,9 +136,7 @@ def _purge_case(engine, number: str, now: datetime, actor: str) -> tuple[set[str
                 digests.add(a.sha256)
                 kinds.append(a.kind or "other")
                 a.filename, a.fields, a.evidence, a.reason = PURGED, "{}", "[]", None
-            mail.body_text, mail.subject, mail.from_name = "", PURGED, ""
-            mail.references, mail.authentication_results, mail.problems = "", "[]", "[]"
-            mail.outcome = (mail.outcome + "; " if mail.outcome else "") + "content purged (retention)"
+            _purge_mail(mail)
         for f in s.exec(select(Finding).where(Finding.case_id == case.id)).all():
             f.evidence, f.message_sv, f.message_en = "[]", PURGED, PURGED  # messages may quote the documents
         for o in s.exec(select(OutboxMail).where(OutboxMail.case_id == case.id)).all():

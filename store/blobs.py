@@ -120,6 +120,11 @@ class BlobStore:
         self._newest = base64.urlsafe_b64decode(keys[0])
         self._pool: ThreadPoolExecutor | None = None
 
+    @property
+    def key_count(self) -> int:
+        """How many keys the store was given: more than one while old files may still need an older key."""
+        return len(self._keys)
+
     def _path(self, digest: str) -> Path:
         return self.root / digest[:2] / digest
 

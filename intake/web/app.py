@@ -387,10 +387,10 @@ def create_app(config: Config, context=None) -> FastAPI:
         except BlobError as exc:
             log.error("a stored attachment could not be read: %s", exc)
             lang = language(request, viewer)
-            why = {"sv": {WrongKey: "fel nyckel", Missing: "filen saknas"}, "en": {WrongKey: "wrong key",
-                                                                                  Missing: "the file is missing"}}
-            reason = why[lang].get(type(exc), "filen är skadad" if lang == "sv" else "the file is damaged")
-            flash(request, i18n.pick(i18n.TEXT, "download_failed", lang).format(reason=reason), "error")
+            why = "store_missing" if isinstance(exc, Missing) else "store_wrong_key" if isinstance(exc, WrongKey) \
+                else "store_damaged"
+            flash(request, i18n.pick(i18n.TEXT, "download_failed", lang)
+                  .format(reason=i18n.pick(i18n.TEXT, why, lang)), "error")
             case = s.get(Case, mail.case_id) if mail and mail.case_id else None
             return back_to(case.number, "#documents") if case else RedirectResponse("/cases", status_code=303)
         actions.audit(s, viewer.username, "attachment.download", case_id=mail.case_id if mail else None,

@@ -238,6 +238,9 @@ TEXT = {
                         "orsaken står i loggen.",
                         "The file could not be read from the store ({reason}). Ask the operators to run halsodata "
                         "doctor; the cause is in the log."),
+    "store_missing": ("filen saknas", "the file is missing"),
+    "store_wrong_key": ("fel nyckel", "wrong key"),
+    "store_damaged": ("filen är skadad", "the file is damaged"),
     "skip": ("Till innehållet", "Skip to content"),
     "signed_in_as": ("Inloggad som", "Signed in as"),
     "mail_count": ("{n} mejl", "{n} mails"),
