@@ -28,6 +28,10 @@ from store.models import InboundMail, utcnow
 
 log = logging.getLogger("halsodata.daemon")
 
+# How many recorded mails may wait, prepared or being prepared, while one is processed: enough that the preparer
+# is never idle when the main thread is quick, few enough that little is prepared twice after a failure.
+READ_AHEAD = 3
+
 
 @dataclass
 class CycleReport:
@@ -87,16 +91,17 @@ def take_in(ctx: pipeline.Context, mailbox: Mailbox, report: CycleReport) -> lis
     uidvalidity = mailbox.select()
     uids = mailbox.uids()
     seen = known_uids(ctx.engine, mailbox.account, folder, uidvalidity)
-    ahead, waiting = pipeline.ReadAhead(ctx), []  # each mail is read while the one before it is processed
+    # The next mails are prepared (read, classified, sealed) in a child process while this one is processed.
+    ahead, waiting = pipeline.ReadAhead(ctx), []
     try:
         for uid in uids:
             if uid in seen:
                 continue
-            mail_id = _take_one(ctx, mailbox, uid, uidvalidity, report)
-            if mail_id is not None:
-                ahead.start(mail_id)
-                waiting.append(mail_id)
-            if len(waiting) > 1:
+            taken = _take_one(ctx, mailbox, uid, uidvalidity, report)
+            if taken is not None:
+                ahead.start(*taken)
+                waiting.append(taken[0])
+            if len(waiting) > READ_AHEAD:
                 _process(ctx, waiting.pop(0), report, ahead)
         for mail_id in waiting:
             _process(ctx, mail_id, report, ahead)
@@ -105,8 +110,9 @@ def take_in(ctx: pipeline.Context, mailbox: Mailbox, report: CycleReport) -> lis
     return uids
 
 
-def _take_one(ctx: pipeline.Context, mailbox: Mailbox, uid: int, uidvalidity: int, report: CycleReport) -> int | None:
-    """Fetch and record one message; the id of its record when it is to be processed."""
+def _take_one(ctx: pipeline.Context, mailbox: Mailbox, uid: int, uidvalidity: int,
+              report: CycleReport) -> tuple[int, str] | None:
+    """Fetch and record one message; the id and digest of its record when it is to be processed."""
     folder, limit = ctx.config.imap.folder, ctx.config.limits.max_message_bytes
     size = mailbox.size(uid)
     if size is None:
@@ -122,7 +128,7 @@ def _take_one(ctx: pipeline.Context, mailbox: Mailbox, uid: int, uidvalidity: in
     if row is None:
         return None  # another daemon recorded it first
     report.taken_in += 1
-    return row.id if row.status == "fetched" else None
+    return (row.id, row.sha256) if row.status == "fetched" else None
 
 
 def process_leftovers(ctx: pipeline.Context, report: CycleReport) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+import signal
+from collections import deque
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,13 +19,14 @@ from sqlmodel import Session, select
 from intake import automatic, language, pnr
 from intake.evaluate import evaluate
 from intake.reading import MailDocuments, read_mail
-from intake.config import Config
+from intake.readers.limits import descriptors, fork_context, release_inherited, shutdown_readers
+from intake.config import Config, LimitsConfig
 from intake.matching import case_tag, find_case, tag_pattern
 from intake.parse import ParseError, ParsedMail, parse
 from outbox import compose, decide, items, summary
 from outbox.summary import COORDINATOR_TYPES
 from rules import registry
-from store.blobs import BlobStore
+from store.blobs import BlobStore, Sealed
 from store.db import session_scope
 from store.models import Attachment, Case, InboundMail, OutboxMail, utcnow
 from store.numbering import format_number, next_seq
@@ -65,11 +68,11 @@ def _open_case(session: Session, ctx: Context, mail: ParsedMail, lang: str) -> C
 
 def _keep_documents(session: Session, ctx: Context, record: InboundMail, docs: MailDocuments) -> list[Attachment]:
     kept = []
-    digests = ctx.blobs.put_many([doc.item.data for doc in docs.documents])
-    for doc, digest in zip(docs.documents, digests, strict=True):
+    ctx.blobs.commit([doc.stored for doc in docs.documents if doc.stored is not None])
+    for doc in docs.documents:
         item, cls = doc.item, doc.classification
         row = Attachment(mail_id=record.id, filename=_text(item.filename, 255),
-                         content_type=_text(item.content_type, 100), size=len(item.data), sha256=digest,
+                         content_type=_text(item.content_type, 100), size=doc.stored.size, sha256=doc.stored.digest,
                          container=_text(item.container, 255) or None,
                          kind=cls.kind, also=json.dumps(cls.also), confidence=cls.confidence,
                          evidence=_json(cls.evidence), fields=_json(doc.fields()), readable=doc.read.readable,
@@ -105,48 +108,185 @@ def _fill(record: InboundMail, mail: ParsedMail, lang: str, auto: list[str]) -> 
     record.authentication_results = _json([_text(h, 2000) for h in mail.authentication_results])
 
 
-def _read(ctx: Context, mail_id: int) -> tuple[bytes | None, ParsedMail | ParseError, MailDocuments | None] | None:
-    """Parse and read outside any transaction: OCR may take a minute, and no lock should wait for it."""
+@dataclass
+class Prepared:
+    """A mail read and understood, before any transaction: its parsed form (or why it cannot be parsed), its
+    documents without their bytes, and those bytes sealed in the file store but not yet put in place."""
+
+    mail: ParsedMail | ParseError
+    raw: bytes | None = None  # the stored mail, only when it cannot be parsed (to tell automatic mail)
+    docs: MailDocuments | None = None
+
+    @property
+    def sealed(self) -> list[Sealed]:
+        return [d.stored for d in self.docs.documents if d.stored is not None] if self.docs else []
+
+
+def prepare(blobs: BlobStore, limits: LimitsConfig, digest: str) -> Prepared:
+    """Decrypt, parse, unpack, read and classify the stored mail `digest`, and seal its documents in the store.
+    Writes nothing a transaction depends on: `process` puts the sealed files in place or discards them."""
+    # The stored mail is read twice, chunk by chunk, never held whole: decrypting again costs less than keeping a
+    # large mail in memory next to its parsed form.
+    try:
+        mail = parse(blobs.read_chunks(digest))
+    except ParseError as exc:
+        return Prepared(mail=exc, raw=blobs.get(digest))
+    docs = read_mail(blobs.read_chunks(digest), limits.unpack_limits(), limits.read_limits())
+    for doc, sealed in zip(docs.documents, blobs.seal_many([d.item.data for d in docs.documents]), strict=True):
+        doc.stored = sealed
+        doc.item = replace(doc.item, data=b"")  # in the store now; not carried further
+    return Prepared(mail=mail, docs=docs)
+
+
+def _read(ctx: Context, mail_id: int) -> Prepared | None:
+    """Prepare a recorded mail in this process, outside any transaction: OCR may take a minute, and no lock should
+    wait for it."""
     with session_scope(ctx.engine) as s:
         record = s.get(InboundMail, mail_id)
         if record is None or record.status != "fetched":
             return None
         digest = record.sha256
-    # The stored mail is read twice, chunk by chunk, never held whole: decrypting again costs less than keeping a
-    # large mail in memory next to its parsed form.
+    return prepare(ctx.blobs, ctx.config.limits, digest)
+
+
+class PrepareFailed(Exception):
+    """The process preparing mail ended while it was preparing this one: it crashed or ran out of memory."""
+
+
+def _serve_prepare(conn, blobs: BlobStore, limits: LimitsConfig, inherited: dict) -> None:
+    """The preparer process: prepare each stored mail the daemon names, in order, until told to stop."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the daemon's handlers only set a flag
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the daemon decides
+    release_inherited(inherited, conn.fileno())
     try:
-        mail = parse(ctx.blobs.read_chunks(digest))
-    except ParseError as exc:
-        return ctx.blobs.get(digest), exc, None
-    limits = ctx.config.limits
-    return None, mail, read_mail(ctx.blobs.read_chunks(digest), limits.unpack_limits(), limits.read_limits())
+        while True:
+            try:
+                digest = conn.recv()
+            except (EOFError, OSError):
+                return  # the daemon is gone
+            if digest is None:
+                return
+            try:
+                answer = ("ok", prepare(blobs, limits, digest))
+            except BaseException as exc:  # BlobError, OSError: the daemon decides, as if it had prepared the mail
+                answer = ("error", exc)
+            try:
+                conn.send(answer)
+            except (EOFError, OSError):
+                return
+            except Exception as exc:  # an answer that cannot be pickled: say what it was
+                conn.send(("error", RuntimeError(f"could not hand over the prepared mail ({type(exc).__name__})")))
+    finally:
+        shutdown_readers()
 
 
 class ReadAhead:
-    """Reads the next mail (decrypt, parse, unpack, read its documents) in a thread while the current one is being
-    processed: reading writes nothing, and the reader processes would otherwise wait for the database."""
+    """Prepares the next mails (decrypt, parse, unpack, read, classify, seal their documents) in a child process
+    while the daemon's main thread processes the current one. In a process, not a thread: parsing in a thread of
+    the daemon held the interpreter lock the database and file writes of the main thread waited for, and both
+    shared one core. The preparer starts its own reader processes; it is started when first needed and stopped by
+    `close`."""
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
-        self._futures: dict[int, Future] = {}
+        self._proc = None
+        self._conn = None
+        self._sent: deque[tuple[int, str]] = deque()  # (mail id, digest) sent and not yet answered, in order
+        self._answers: dict[int, tuple[str, object]] = {}
 
-    def start(self, mail_id: int) -> None:
-        self._futures[mail_id] = self._pool.submit(_read, self.ctx, mail_id)
+    def _ensure(self) -> None:
+        if self._proc is not None:
+            return
+        mp = fork_context()
+        fork = mp.get_start_method() == "fork"
+        inherited = descriptors() if fork else {}
+        self._conn, child = mp.Pipe(duplex=True)
+        if fork:
+            st = os.fstat(self._conn.fileno())
+            inherited[self._conn.fileno()] = (st.st_dev, st.st_ino)
+        self._proc = mp.Process(target=_serve_prepare, name="halsodata-prepare", daemon=False,  # it starts readers
+                                args=(child, self.ctx.blobs, self.ctx.config.limits, inherited))
+        self._proc.start()
+        child.close()
 
-    def take(self, mail_id: int):
-        future = self._futures.pop(mail_id, None)
-        return future.result() if future is not None else _read(self.ctx, mail_id)
+    def start(self, mail_id: int, digest: str) -> None:
+        self._ensure()
+        self._conn.send(digest)
+        self._sent.append((mail_id, digest))
+
+    @property
+    def pending(self) -> int:
+        return len(self._sent) + len(self._answers)
+
+    def take(self, mail_id: int) -> Prepared | None:
+        if mail_id not in self._answers and all(m != mail_id for m, _ in self._sent):
+            return _read(self.ctx, mail_id)
+        while mail_id not in self._answers:
+            self._receive()
+        kind, value = self._answers.pop(mail_id)
+        if kind == "error":
+            raise value
+        return value
+
+    def _receive(self) -> None:
+        try:
+            answer = self._conn.recv()
+        except (EOFError, OSError):
+            # It died preparing the first mail not yet answered: that one fails, the others go to a new preparer.
+            crashed, _ = self._sent.popleft()
+            self._answers[crashed] = ("error", PrepareFailed(
+                "reading this mail stopped the reading process (it crashed or ran out of memory)"))
+            again, self._sent = list(self._sent), deque()
+            self._stop(kill=True)
+            for mail_id, digest in again:
+                self.start(mail_id, digest)
+            return
+        mail_id, _ = self._sent.popleft()
+        self._answers[mail_id] = answer
+
+    def _stop(self, kill: bool = False) -> None:
+        proc, conn, self._proc, self._conn = self._proc, self._conn, None, None
+        if proc is None:
+            return
+        if not kill:
+            try:
+                conn.send(None)
+            except OSError:
+                kill = True
+        if kill:
+            try:
+                proc.kill()
+            except OSError:
+                pass
+        conn.close()
+        proc.join(10)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        self._futures.clear()
+        """Stop the preparer; the sealed files of mails prepared and not processed are removed."""
+        unanswered = bool(self._sent)
+        self._stop(kill=unanswered)  # a half-prepared mail is prepared again next time
+        for kind, value in self._answers.values():
+            if kind == "ok" and value is not None:
+                self.ctx.blobs.discard(value.sealed)
+        self._answers.clear()
+        self._sent.clear()
 
 
 def process(ctx: Context, mail_id: int, ahead: ReadAhead | None = None) -> str:
     """Take a recorded mail to its outcome; return the new status. Idempotent: a processed mail is left alone."""
-    cfg = ctx.config
     prepared = ahead.take(mail_id) if ahead is not None else _read(ctx, mail_id)
+    try:
+        return _process(ctx, mail_id, prepared)
+    finally:
+        if prepared is not None:  # what was put in place is no temporary any more; the rest is not wanted
+            ctx.blobs.discard(prepared.sealed)
+
+
+def _process(ctx: Context, mail_id: int, prepared: Prepared | None) -> str:
+    cfg = ctx.config
     with session_scope(ctx.engine) as s:
         # Claim the mail with a write first: it takes the row lock (PostgreSQL) or the database write lock
         # (SQLite) until this transaction ends, so a second daemon waits and then finds it processed.
@@ -156,9 +296,9 @@ def process(ctx: Context, mail_id: int, ahead: ReadAhead | None = None) -> str:
         if not claimed or prepared is None:
             return record.status if record else "missing"
         s.refresh(record)
-        _raw, mail, docs = prepared
+        mail, docs = prepared.mail, prepared.docs
         if isinstance(mail, ParseError):
-            auto = automatic.reasons_without_sender(_raw)
+            auto = automatic.reasons_without_sender(prepared.raw)
             if auto:
                 record.status, record.auto_generated = "ignored", True
                 record.outcome = f"automatic mail without a usable sender ({'; '.join(auto)}): no case, no reply"

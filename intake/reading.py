@@ -13,6 +13,7 @@ from intake.readers.limits import read_each
 from intake.readers.limits import ReadLimits
 from intake.unpack import UnpackLimits, unpack
 from intake.variables import VariableList, parse_sheets
+from store.blobs import Sealed
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Document:
     facts: facts.Facts
     variables: VariableList | None = None
     pnr_count: int = 0
+    stored: Sealed | None = None  # sealed in the file store by intake's preparer; the item's bytes are then dropped
 
     @property
     def sha256(self) -> str:

@@ -291,6 +291,16 @@ class _Pool:
 _POOL = _Pool()
 atexit.register(_POOL.shutdown)
 
+# For the daemon's preparer process, which starts reader processes of its own and lets go of what it inherits
+# the same way.
+fork_context, descriptors, release_inherited = _context, _descriptors, _release_inherited
+
+
+def shutdown_readers() -> None:
+    """Stop this process's idle reader processes (a child process exits without running atexit)."""
+    with _POOL.lock:
+        _POOL.shutdown()
+
 
 def read_each(items: Iterable[FileItem], limits: ReadLimits = DEFAULT_LIMITS,
               then: Callable[[FileItem, ReadResult], Any] | None = None) -> Iterator[tuple[int, ReadResult, Any]]:
