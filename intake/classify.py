@@ -5,13 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-try:  # the regex parser, to find the plain text every match of a cue must contain
-    from re import _constants as _sre, _parser as _sre_parser
-except ImportError:  # Python < 3.11
-    import sre_constants as _sre  # type: ignore[no-redef]
-    import sre_parse as _sre_parser  # type: ignore[no-redef]
-
 from intake.documents import Classification, ReadResult
+from intake.prefilter import Narrowed, lowered
 
 HEAD_CHARS = 700  # the title zone: letterhead, document title, reference number
 
@@ -145,55 +140,9 @@ NAME_HINTS: dict[str, str] = {
     "other": r"\bcv\b|faktura|invoice",
 }
 
-_COMPILED = {kind: [(cue, cue.regex()) for cue in cues] for kind, cues in CUES.items()}
+_COMPILED = {kind: [(cue, Narrowed(cue.regex())) for cue in cues] for kind, cues in CUES.items()}
 
 
-# --- a prefilter: most cues occur in no given document, and a substring test is far cheaper than the regex -------
-
-def _required(items) -> list[str] | None:
-    """Lower-case strings one of which every match of this parsed (sub)pattern contains; None if none is known."""
-    candidates: list[list[str]] = []
-    run: list[str] = []
-
-    def close_run() -> None:
-        if len(run) >= 3:
-            candidates.append(["".join(run)])
-        run.clear()
-
-    for op, av in items:
-        if op is _sre.LITERAL:
-            run.append(chr(av))
-            continue
-        close_run()
-        if op is _sre.SUBPATTERN:
-            inner = _required(av[-1])
-            if inner:
-                candidates.append(inner)
-        elif op is _sre.BRANCH:
-            alternatives = [_required(branch) for branch in av[1]]
-            if all(alternatives):
-                candidates.append([lit for alt in alternatives for lit in alt])
-    close_run()
-    if not candidates:
-        return None
-    best = max(candidates, key=lambda alts: min(len(lit) for lit in alts))
-    return [lit.lower() for lit in best] if all(max(lit) <= "\xff" for lit in best) else None
-
-
-def _case_traps() -> re.Pattern:
-    """Characters beyond Latin-1 that a case-insensitive regex matches with a Latin-1 letter (the Kelvin sign, the
-    Ångström sign, long s, dotless i, ...), or that lower() turns into Latin-1 or into two characters: where one
-    occurs, text.lower() is not a faithful stand-in for re.IGNORECASE, and the prefilter stands aside."""
-    latin1 = re.compile(r"[\x00-\xff]", re.I)
-    traps = [ch for ch in map(chr, range(0x100, 0x10000))
-             if (ch.lower() != ch or ch.upper() != ch)
-             and (latin1.match(ch) or len(ch.lower()) != 1 or ch.lower() <= "\xff")]
-    return re.compile("[" + "".join(re.escape(ch) for ch in traps) + "]")
-
-
-_REQUIRED = {kind: [_required(_sre_parser.parse(cue.pattern, re.I | re.M).data) for cue in cues]
-             for kind, cues in CUES.items()}
-_CASE_TRAPS = _case_traps()
 _NAMES = {kind: re.compile(p, re.I) for kind, p in NAME_HINTS.items()}
 _VARIABLE_HEADER = re.compile(r"^\s*(variabel(namn)?|variable( name)?)\s*$", re.I)
 
@@ -243,11 +192,12 @@ def score(read: ReadResult, filename: str) -> tuple[dict[str, float], dict[str, 
     scores: dict[str, float] = {}
     evidence: dict[str, list[str]] = {}
     titled: dict[str, bool] = {}
-    low = body.lower() if not _CASE_TRAPS.search(body) else None
+    low = lowered(body)
     for kind, cues in _COMPILED.items():
         total, found, own_title = 0.0, [], False
-        for (cue, rx), needs in zip(cues, _REQUIRED[kind], strict=True):
-            if low is not None and needs is not None and not any(lit in low for lit in needs):
+        for cue, narrowed in cues:
+            rx = narrowed.regex_for(low)  # only the alternatives whose words are in the document
+            if rx is None:
                 continue  # the regex cannot match: none of the text it needs is in the document
             m_head = rx.search(head) if cue.title else None
             if m_head:

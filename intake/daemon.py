@@ -73,6 +73,10 @@ def _process(ctx: pipeline.Context, mail_id: int, report: CycleReport,
         status = pipeline.process(ctx, mail_id, ahead)
     except (OperationalError, InterfaceError, DisconnectionError, OSError, WrongKey):
         raise  # the database, the disk or the key is the problem, not the mail: retry the cycle later
+    except pipeline.PrepareFailed as exc:  # this mail crashed the process reading it (or took all its memory)
+        log.error("mail #%s: %s; recorded as failed, going on", mail_id, exc)
+        pipeline.fail(ctx, mail_id, f"{exc}; raw message kept", leave_in_mailbox=True)
+        status = "failed"
     except BlobError as exc:  # this one stored copy is damaged or gone: the others must not wait for it
         log.error("mail #%s: %s; left in the mailbox for a coordinator, going on", mail_id, exc)
         pipeline.set_aside(ctx, mail_id, str(exc))

@@ -6,6 +6,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from intake.documents import ReadResult
+from intake.prefilter import Narrowed, lowered
 
 # DOMAIN.md section 3. Order matters: longer forms first so "2023-01234-01" is not read as "2023-01234".
 _REF_PATTERNS = [
@@ -157,10 +158,25 @@ _COLLECTED = _phrases(r"samtycke (kommer att )?inhämtas(?! inte)|skriftligt sam
                         r"consent will be (obtained|collected)|written (informed )?consent", re.I)
 
 
-def consent(text: str) -> tuple[list[str], bool]:
-    """(waiver phrases found, whether collecting consent is mentioned)."""
-    waivers = [" ".join(m.group(0).split()) for m in _WAIVER.finditer(text or "")]
-    return list(dict.fromkeys(waivers))[:5], bool(_COLLECTED.search(text or ""))
+_NARROWED: dict[re.Pattern, Narrowed] = {}
+
+
+def _narrowed(rx: re.Pattern, low: str | None) -> re.Pattern | None:
+    """`rx` with only the alternatives that can match a text whose lowered form is `low` (None: unknown, so all
+    can); None when none can. For group(0) only."""
+    narrowed = _NARROWED.get(rx)
+    if narrowed is None:
+        narrowed = _NARROWED[rx] = Narrowed(rx)
+    return narrowed.regex_for(low)
+
+
+def consent(text: str, low: str | None = None) -> tuple[list[str], bool]:
+    """(waiver phrases found, whether collecting consent is mentioned). `low`: `text` lowered, see `_narrowed`."""
+    text = text or ""
+    waiver, collecting = _narrowed(_WAIVER, low), _narrowed(_COLLECTED, low)
+    waivers = [" ".join(m.group(0).split()) for m in waiver.finditer(text)] if waiver else []
+    collected = collecting is not None and bool(collecting.search(text))
+    return list(dict.fromkeys(waivers))[:5], collected
 
 
 # Scope of the extraction (DOMAIN.md sections 5 and 6).
@@ -203,10 +219,13 @@ def _ticked_answer(line: str) -> str | None:
     return answers[boxes.index(True)]
 
 
-def _mentions(rx: re.Pattern, text: str) -> list[str]:
+def _mentions(rx: re.Pattern, text: str, low: str | None = None) -> list[str]:
     """Phrases matched, leaving out those negated: "Nej"/"No" answered on the same or next line, a ticked
     "Nej" box, or a negation in the same clause ("Inga personuppgiftsbiträden anlitas")."""
     out = []
+    rx = _narrowed(rx, low)
+    if rx is None:
+        return out
     for m in rx.finditer(text):
         line_end = text.find("\n", m.end())
         rest = text[m.end(): line_end if line_end != -1 else None]
@@ -243,8 +262,11 @@ def period_years(text: str) -> tuple[int, int] | None:
     return min(a for a, _ in spans), max(b for _, b in spans)
 
 
-def sources(text: str) -> list[str]:
-    return [name for name, p in KNOWN_SOURCES.items() if re.search(p, text or "")]
+_SOURCES = {name: re.compile(p) for name, p in KNOWN_SOURCES.items()}
+
+
+def sources(text: str, low: str | None = None) -> list[str]:
+    return [name for name, source in _SOURCES.items() if (rx := _narrowed(source, low)) and rx.search(text or "")]
 
 
 @dataclass
@@ -278,18 +300,19 @@ def extract(read: ReadResult, kind: str) -> Facts:
     text = read.text or ""
     sheet_text = "\n".join(" | ".join(row) for rows in read.sheets.values() for row in rows)
     everything = text if not sheet_text or sheet_text in text else f"{text}\n{sheet_text}"
+    low = lowered(everything)  # text's own words are in it too: a regex that cannot match is not run
     facts = Facts(ethics_refs=ethics_refs(everything))
     if kind in DECIDING_KINDS:
         facts.decision, facts.conditions, facts.decision_phrase = decision(text)
     facts.supplement_request = bool(_SUPPLEMENT.search(text[:3000])) and decision(text)[0] is None
     if kind == "application_form":
         facts.signed, facts.signature_evidence = signature(read)
-    facts.consent_waiver, facts.consent_collected = consent(text)
-    facts.sources = sources(everything)
+    facts.consent_waiver, facts.consent_collected = consent(text, low)
+    facts.sources = sources(everything, low)
     years = period_years(everything)
     facts.period = list(years) if years else None
     facts.population = population(text)
-    facts.linkage = _mentions(_LINKAGE, text)
-    facts.processors = _mentions(_PROCESSOR, text)
-    facts.transfers = _mentions(_TRANSFER, text)
+    facts.linkage = _mentions(_LINKAGE, text, low)
+    facts.processors = _mentions(_PROCESSOR, text, low)
+    facts.transfers = _mentions(_TRANSFER, text, low)
     return facts

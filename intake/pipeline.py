@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import signal
+import time
 from collections import deque
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -180,6 +181,9 @@ def _serve_prepare(conn, blobs: BlobStore, limits: LimitsConfig, inherited: dict
         shutdown_readers()
 
 
+CLOSE_GRACE = 1.0  # seconds a stopping daemon waits for the preparer's answers in flight
+
+
 class ReadAhead:
     """Prepares the next mails (decrypt, parse, unpack, read, classify, seal their documents) in a child process
     while the daemon's main thread processes the current one. In a process, not a thread: parsing in a thread of
@@ -266,8 +270,14 @@ class ReadAhead:
 
     def close(self) -> None:
         """Stop the preparer; the sealed files of mails prepared and not processed are removed."""
-        unanswered = bool(self._sent)
-        self._stop(kill=unanswered)  # a half-prepared mail is prepared again next time
+        try:  # answers sent or about to be sent name sealed files too: a moment to collect them
+            deadline = time.monotonic() + CLOSE_GRACE
+            while self._sent and self._conn.poll(max(0.0, deadline - time.monotonic())):
+                self._answers[self._sent.popleft()[0]] = self._conn.recv()
+        except (EOFError, OSError):
+            pass
+        self._stop(kill=bool(self._sent))  # a half-prepared mail is prepared again next time; the temporaries it
+        # may have sealed are swept with the other stale ones
         for kind, value in self._answers.values():
             if kind == "ok" and value is not None:
                 self.ctx.blobs.discard(value.sealed)
