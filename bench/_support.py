@@ -196,7 +196,7 @@ def _status_kb(pid: int, *fields: str) -> list[int]:
 
 
 def _pss_kb(pid: int) -> int:
-    """Proportional set size: pages shared with the parent (reader processes are forks) counted once overall."""
+    """Proportional set size: pages shared with the parent (the children are forks) counted once overall."""
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
             if line.startswith("Pss:"):
@@ -228,7 +228,8 @@ def tree(pid: int) -> list[int]:
 
 class RssWatch(threading.Thread):
     """Samples a process every `interval` seconds until it exits: its resident memory and peak (VmRSS, VmHWM),
-    the largest peak of any of its children (reader processes), and the whole tree's proportional set size."""
+    the largest peak of any of its children (the preparer and reader processes), and the whole tree's proportional
+    set size."""
 
     def __init__(self, pid: int, interval: float = 0.05):
         super().__init__(daemon=True)

@@ -7,7 +7,7 @@ CSV/ODT; zips, forwards, winmail.dat), delivers them over LMTP, then
   1. the floor: one process fetches every mail over IMAP (UID FETCH BODY.PEEK[], one message at a time, as the
      daemon does) and parses it with mail-parser, nothing more;
   2. `halsodata run --once` (a new process, SQLite store, replies to the SMTP sink), timed to its exit,
-     with its resident memory (own and with its reader children) sampled every 50 ms.
+     with its resident memory (own and with its child processes: the preparer and the readers) sampled every 50 ms.
 Prints mails per second for both, their ratio, and memory over the run. `--profile FILE` runs halsodata
 under cProfile (slower; for finding hot spots, not for figures).
 """
@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         result = outcomes(bench)
         replies = len(bench.sink.messages)
         print(f"halsodata run --once: {run_s:.1f} s, {len(mails) / run_s:.1f} mails/s; outcomes {result}; "
-              f"{replies} replies; CPU {run_cpu:.1f} s (with reader processes; Dovecot and the SMTP sink not counted)",
+              f"{replies} replies; CPU {run_cpu:.1f} s (with the preparer and reader processes; Dovecot and the "
+              "SMTP sink not counted)",
               flush=True)
         print(f"ratio to the floor: {run_s / floor_s:.2f}x")
         samples = watch.samples
@@ -123,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             marks = [samples[min(len(samples) - 1, int(len(samples) * q))] for q in (0.1, 0.25, 0.5, 0.75, 0.99)]
             print("resident memory of the halsodata process at 10/25/50/75/99% of the run: "
                   + ", ".join(f"{own / 1024:.0f}" for _, own, _ in marks) + " MB; "
-                  f"peak {watch.peak_own_mb:.0f} MB; largest reader process {watch.peak_child_mb:.0f} MB; "
+                  f"peak {watch.peak_own_mb:.0f} MB; largest child process (preparer or reader) "
+                  f"{watch.peak_child_mb:.0f} MB; "
                   f"whole tree (PSS) {watch.peak_tree_mb:.0f} MB")
         if args.profile:
             print(f"profile written to {args.profile} (times under cProfile are not the figures)")

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"delivery to acknowledgment over {len(latencies)} of {len(mails)} mails: "
               f"p50 {statistics.median(latencies):.2f} s, p95 {percentile(latencies, 0.95):.2f} s, "
               f"max {max(latencies):.2f} s; daemon peak RSS {watch.peak_own_mb:.0f} MB "
-              f"(largest reader process {watch.peak_child_mb:.0f} MB)")
+              f"(largest child process (preparer or reader) {watch.peak_child_mb:.0f} MB)")
     return 0 if len(latencies) == len(mails) else 1
 
 

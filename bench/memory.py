@@ -5,8 +5,9 @@
 Builds an application mail whose ethics application (text on every page, so no OCR) carries photographs
 (incompressible images) up to `--pdf-mb` MB, next to a normal application form, decision, research plan and
 variable list; delivers it and runs `halsodata run --once`, sampling every 20 ms. Prints the daemon process's
-peak resident set (VmHWM), the largest peak of any reader process, and the peak proportional set size of the
-whole process tree (pages a reader shares with the daemon it was forked from counted once).
+peak resident set (VmHWM), the largest peak of any child process (the preparer or a reader), and the peak
+proportional set size of the whole process tree (pages a child shares with the process it was forked from
+counted once).
 """
 
 from __future__ import annotations
