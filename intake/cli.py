@@ -15,7 +15,7 @@ from intake import daemon, logs, views
 from intake.mailbox import MailboxUnavailable
 from outbox.send import SmtpUnavailable
 from store import db
-from store.blobs import new_key
+from store.blobs import BlobError, new_key
 from store.db import session_scope
 from store.models import Case, InboundMail, OutboxMail, UserAccount
 
@@ -90,6 +90,11 @@ def run(obj: _Obj, once: bool):
             daemon.run_forever(config)
     except (MailboxUnavailable, SmtpUnavailable, db.StoreUnavailable, config_mod.ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
+    except (OSError, BlobError) as exc:  # the disk, the file store, the key or a connection; never a single mail
+        raise click.ClickException(
+            f"intake stopped: {str(exc) or type(exc).__name__}. Nothing is lost: mail recorded and not yet processed "
+            "is processed on the next run. Fix what the message names (the disk, [store] files, the connection to "
+            "the mail server), then run again.") from None
 
 
 @main.group()

@@ -280,6 +280,15 @@ class LimitsConfig(_Section):
     max_ocr_pages: int = Field(5, ge=0, description="scanned pages read with OCR per document")
     read_timeout: int = Field(60, ge=1, description="seconds to read one file")
     read_memory_mb: int = Field(1024, ge=128, description="memory cap of the process reading one file")
+    mail_timeout: int = Field(900, ge=1, description="seconds to prepare one mail (parse, unpack, read every file); "
+                              "beyond it the mail is failed and left in the mailbox for a person")
+
+    @model_validator(mode="after")
+    def _mail_after_file(self):
+        if self.mail_timeout < self.read_timeout:
+            raise ValueError(f"mail_timeout ({self.mail_timeout} s) must be at least read_timeout "
+                             f"({self.read_timeout} s): a mail holds at least one file")
+        return self
 
     def unpack_limits(self):
         from intake.unpack import UnpackLimits

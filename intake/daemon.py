@@ -6,6 +6,8 @@ import asyncio
 import logging
 import signal
 import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -31,6 +33,11 @@ log = logging.getLogger("halsodata.daemon")
 # How many recorded mails may wait, prepared or being prepared, while one is processed: enough that the preparer
 # is never idle when the main thread is quick, few enough that little is prepared twice after a failure.
 READ_AHEAD = 3
+SWEEP_MINUTES = 60  # how often half-written stored files of killed processes are looked for
+
+
+def _never() -> bool:
+    return False
 
 
 @dataclass
@@ -73,6 +80,8 @@ def _process(ctx: pipeline.Context, mail_id: int, report: CycleReport,
         status = pipeline.process(ctx, mail_id, ahead)
     except (OperationalError, InterfaceError, DisconnectionError, OSError, WrongKey):
         raise  # the database, the disk or the key is the problem, not the mail: retry the cycle later
+    except pipeline.PrepareInterrupted:
+        raise  # the daemon is stopping: the mail stays recorded and is processed at the next start
     except pipeline.PrepareFailed as exc:  # this mail crashed the process reading it (or took all its memory)
         log.error("mail #%s: %s; recorded as failed, going on", mail_id, exc)
         pipeline.fail(ctx, mail_id, f"{exc}; raw message kept", leave_in_mailbox=True)
@@ -89,29 +98,45 @@ def _process(ctx: pipeline.Context, mail_id: int, report: CycleReport,
     report.failed += status == "failed"
 
 
-def take_in(ctx: pipeline.Context, mailbox: Mailbox, report: CycleReport) -> list[int]:
-    """Record and process every message not seen before; return the folder's current UIDs."""
+def take_in(ctx: pipeline.Context, mailbox: Mailbox, report: CycleReport,
+            should_stop: Callable[[], bool] = _never) -> list[int]:
+    """Record and process every message not seen before; return the folder's current UIDs. On a stop request it
+    returns between two mails: what was recorded and not processed is processed at the next start."""
     folder = ctx.config.imap.folder
     uidvalidity = mailbox.select()
     uids = mailbox.uids()
     seen = known_uids(ctx.engine, mailbox.account, folder, uidvalidity)
-    # The next mails are prepared (read, classified, sealed) in a child process while this one is processed.
-    ahead, waiting = pipeline.ReadAhead(ctx), []
-    try:
+
+    def new_mails() -> Iterator[tuple[int, str]]:
         for uid in uids:
-            if uid in seen:
-                continue
-            taken = _take_one(ctx, mailbox, uid, uidvalidity, report)
-            if taken is not None:
-                ahead.start(*taken)
-                waiting.append(taken[0])
+            if should_stop():
+                return
+            if uid not in seen:
+                taken = _take_one(ctx, mailbox, uid, uidvalidity, report)
+                if taken is not None:
+                    yield taken
+
+    _process_all(ctx, new_mails(), report, should_stop)
+    return uids
+
+
+def _process_all(ctx: pipeline.Context, mails: Iterable[tuple[int, str]], report: CycleReport,
+                 should_stop: Callable[[], bool]) -> None:
+    """Process recorded mails (id, digest) in order while the next ones are prepared in a child process. A mail
+    that crashes or hangs the preparer fails alone; on a stop request the rest wait for the next start."""
+    ahead, waiting = pipeline.ReadAhead(ctx, should_stop), deque()
+    try:
+        for mail_id, digest in mails:
+            ahead.start(mail_id, digest)
+            waiting.append(mail_id)
             if len(waiting) > READ_AHEAD:
-                _process(ctx, waiting.pop(0), report, ahead)
-        for mail_id in waiting:
-            _process(ctx, mail_id, report, ahead)
+                _process(ctx, waiting.popleft(), report, ahead)
+        while waiting and not should_stop():
+            _process(ctx, waiting.popleft(), report, ahead)
+    except pipeline.PrepareInterrupted:
+        pass
     finally:
         ahead.close()
-    return uids
 
 
 def _take_one(ctx: pipeline.Context, mailbox: Mailbox, uid: int, uidvalidity: int,
@@ -135,12 +160,13 @@ def _take_one(ctx: pipeline.Context, mailbox: Mailbox, uid: int, uidvalidity: in
     return (row.id, row.sha256) if row.status == "fetched" else None
 
 
-def process_leftovers(ctx: pipeline.Context, report: CycleReport) -> None:
-    """Mails recorded but not processed (the daemon stopped in between) are processed now."""
+def process_leftovers(ctx: pipeline.Context, report: CycleReport, should_stop: Callable[[], bool] = _never) -> None:
+    """Mails recorded but not processed (the daemon stopped in between) are processed now, prepared in a child
+    process like new mail: one that crashed the daemon's preparer before fails alone and does not stop the daemon."""
     with session_scope(ctx.engine) as s:
-        ids = s.exec(select(InboundMail.id).where(InboundMail.status == "fetched").order_by(InboundMail.id)).all()
-    for mail_id in ids:
-        _process(ctx, mail_id, report)
+        rows = s.exec(select(InboundMail.id, InboundMail.sha256).where(InboundMail.status == "fetched")
+                      .order_by(InboundMail.id)).all()
+    _process_all(ctx, [(mail_id, digest) for mail_id, digest in rows], report, should_stop)
 
 
 def file_away(ctx: pipeline.Context, mailbox: Mailbox, current: list[int], report: CycleReport) -> None:
@@ -183,12 +209,18 @@ def _account_sent(ctx: pipeline.Context, report: CycleReport, result: send.SendR
     report.deferred += len(result.deferred)
 
 
-def cycle(ctx: pipeline.Context, mailbox: Mailbox, now: datetime | None = None) -> CycleReport:
-    """One pass: leftovers, new mail, filing away, due reminders, sending. `now` is for tests of time."""
+def cycle(ctx: pipeline.Context, mailbox: Mailbox, now: datetime | None = None,
+          should_stop: Callable[[], bool] = _never) -> CycleReport:
+    """One pass: leftovers, new mail, filing away, due reminders, sending. `now` is for tests of time; on a stop
+    request the pass ends after filing away what was processed."""
     report = CycleReport()
-    process_leftovers(ctx, report)
-    current = take_in(ctx, mailbox, report)
+    process_leftovers(ctx, report, should_stop)
+    current = take_in(ctx, mailbox, report, should_stop)
     file_away(ctx, mailbox, current, report)
+    if should_stop():
+        log.info("cycle stopped early: %s taken in, %s processed (%s failed)", report.taken_in, report.processed,
+                 report.failed)
+        return report
     try:
         reminders.run(ctx.engine, ctx.config, now)
     except Exception as exc:  # reminders must never keep replies from going out
@@ -208,6 +240,7 @@ def cycle(ctx: pipeline.Context, mailbox: Mailbox, now: datetime | None = None) 
 def run_once(config: Config, now: datetime | None = None) -> CycleReport:
     """Take in everything now in the mailbox and send what is due; raise on an unreachable server."""
     ctx = open_context(config)
+    _sweep(ctx)
     with Mailbox(config.imap) as mailbox:
         report = cycle(ctx, mailbox, now)  # mail is taken in even when SMTP is down; replies then wait
     Heartbeat(ctx.engine).polled()  # so `doctor` and the metrics tell when the mailbox was last read, by cron too
@@ -223,6 +256,21 @@ def _reminder_job(ctx: pipeline.Context) -> None:
         log.error("reminder check failed: %s", _short(exc))
 
 
+def _sweep(ctx: pipeline.Context) -> None:
+    """Remove the half-written stored files a killed process (daemon, preparer, rekey) left behind."""
+    removed = ctx.blobs.remove_stale_temporaries()
+    if removed:
+        log.info("removed %s half-written stored file(s) left by an interrupted process", removed)
+
+
+def _sweep_job(ctx: pipeline.Context) -> None:
+    """APScheduler job: the sweep, also while the daemon runs for weeks (a preparer killed mid-mail leaves some)."""
+    try:
+        _sweep(ctx)
+    except OSError as exc:
+        log.error("could not sweep half-written stored files: %s", _short(exc))
+
+
 def _retention_job(ctx: pipeline.Context) -> None:
     """APScheduler job: purge the content of closed cases and caseless mail older than [retention] allows."""
     try:
@@ -235,6 +283,7 @@ def _scheduler(ctx: pipeline.Context) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC")
     scheduler.add_job(_reminder_job, "interval", args=[ctx], minutes=ctx.config.reminders.check_minutes,
                       next_run_time=datetime.now(timezone.utc), max_instances=1, coalesce=True)
+    scheduler.add_job(_sweep_job, "interval", args=[ctx], minutes=SWEEP_MINUTES, max_instances=1, coalesce=True)
     if ctx.config.retention.enabled:
         scheduler.add_job(_retention_job, "interval", args=[ctx], hours=ctx.config.retention.check_hours,
                           next_run_time=datetime.now(timezone.utc), max_instances=1, coalesce=True)
@@ -272,15 +321,13 @@ def run_forever(config: Config, max_backoff: float = 300.0) -> None:
         try:
             if ctx is None:
                 ctx = open_context(config)
-                removed = ctx.blobs.remove_stale_temporaries()  # what a killed daemon or rekey was writing
-                if removed:
-                    log.info("removed %s half-written stored file(s) left by an interrupted process", removed)
+                _sweep(ctx)
                 scheduler = _scheduler(ctx)
             with Mailbox(config.imap) as mailbox:
                 log.info("connected to the mailbox (%s)", "IDLE" if mailbox.has_idle else "polling")
                 while not stop.requested:
                     try:
-                        cycle(ctx, mailbox)
+                        cycle(ctx, mailbox, should_stop=lambda: stop.requested)
                     except send.SmtpUnavailable as exc:
                         log.error("%s", exc)  # intake goes on; replies wait in the outbox
                         monitor.failed(str(exc))

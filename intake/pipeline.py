@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import contextlib
 import re
 import signal
+import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -17,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from intake import automatic, language, pnr
+from intake import automatic, language, pnr, retention
 from intake.evaluate import evaluate
 from intake.reading import MailDocuments, read_mail
 from intake.readers.limits import descriptors, fork_context, release_inherited, shutdown_readers
@@ -133,31 +136,50 @@ def prepare(blobs: BlobStore, limits: LimitsConfig, digest: str) -> Prepared:
     except ParseError as exc:
         return Prepared(mail=exc, raw=blobs.get(digest))
     docs = read_mail(blobs.read_chunks(digest), limits.unpack_limits(), limits.read_limits())
-    for doc, sealed in zip(docs.documents, blobs.seal_many([d.item.data for d in docs.documents]), strict=True):
-        doc.stored = sealed
+    # Sealed even when the same content is stored already: a purge may delete that file before this mail commits.
+    sealed = blobs.seal_many([d.item.data for d in docs.documents], skip_existing=False)
+    for doc, stored in zip(docs.documents, sealed, strict=True):
+        doc.stored = stored
         doc.item = replace(doc.item, data=b"")  # in the store now; not carried further
     return Prepared(mail=mail, docs=docs)
+
+
+def _recorded_digest(ctx: Context, mail_id: int) -> str | None:
+    """The stored mail's digest while the mail still waits to be processed; None once it has an outcome."""
+    with session_scope(ctx.engine) as s:
+        record = s.get(InboundMail, mail_id)
+        return record.sha256 if record is not None and record.status == "fetched" else None
 
 
 def _read(ctx: Context, mail_id: int) -> Prepared | None:
     """Prepare a recorded mail in this process, outside any transaction: OCR may take a minute, and no lock should
     wait for it."""
-    with session_scope(ctx.engine) as s:
-        record = s.get(InboundMail, mail_id)
-        if record is None or record.status != "fetched":
-            return None
-        digest = record.sha256
-    return prepare(ctx.blobs, ctx.config.limits, digest)
+    digest = _recorded_digest(ctx, mail_id)
+    return prepare(ctx.blobs, ctx.config.limits, digest) if digest else None
 
 
 class PrepareFailed(Exception):
-    """The process preparing mail ended while it was preparing this one: it crashed or ran out of memory."""
+    """The process preparing mail could not prepare this one: it crashed, ran out of memory, took longer than
+    [limits] mail_timeout, or could not hand the result over."""
+
+
+class PrepareInterrupted(Exception):
+    """The daemon was asked to stop while it waited for a mail to be prepared. The mail stays recorded and is
+    processed at the next start."""
+
+
+CRASHED = "reading this mail stopped the reading process (it crashed or ran out of memory)"
 
 
 def _serve_prepare(conn, blobs: BlobStore, limits: LimitsConfig, inherited: dict) -> None:
     """The preparer process: prepare each stored mail the daemon names, in order, until told to stop."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the daemon's handlers only set a flag
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the daemon decides
+    # Signals sent to the whole process group (Ctrl-C, a service manager stopping the unit, a closed terminal) are
+    # the daemon's to act on: it stops the preparer when it is ready to. Killed in the middle of a mail, the
+    # preparer would have that innocent mail failed.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+    # A mail nested hundreds of levels deep is parsed within the limits but needs a deep stack to be pickled.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
     release_inherited(inherited, conn.fileno())
     try:
         while True:
@@ -175,13 +197,17 @@ def _serve_prepare(conn, blobs: BlobStore, limits: LimitsConfig, inherited: dict
                 conn.send(answer)
             except (EOFError, OSError):
                 return
-            except Exception as exc:  # an answer that cannot be pickled: say what it was
-                conn.send(("error", RuntimeError(f"could not hand over the prepared mail ({type(exc).__name__})")))
+            except Exception as exc:  # an answer that cannot be pickled: its files are not wanted; say what it was
+                if answer[0] == "ok":
+                    blobs.discard(answer[1].sealed)
+                conn.send(("error", PrepareFailed(f"the result of reading this mail could not be handed over "
+                                                  f"({type(exc).__name__}): it is built too deeply or strangely")))
     finally:
         shutdown_readers()
 
 
 CLOSE_GRACE = 1.0  # seconds a stopping daemon waits for the preparer's answers in flight
+WAIT_STEP = 0.5  # seconds between looks at the stop flag and the clock while waiting for a mail
 
 
 class ReadAhead:
@@ -189,14 +215,21 @@ class ReadAhead:
     while the daemon's main thread processes the current one. In a process, not a thread: parsing in a thread of
     the daemon held the interpreter lock the database and file writes of the main thread waited for, and both
     shared one core. The preparer starts its own reader processes; it is started when first needed and stopped by
-    `close`."""
+    `close`.
 
-    def __init__(self, ctx: Context):
+    A mail that kills the preparer, or keeps it longer than [limits] mail_timeout, fails alone (PrepareFailed); the
+    mails after it go to a new preparer. `should_stop` is asked while waiting: when it says yes, `take` raises
+    PrepareInterrupted."""
+
+    def __init__(self, ctx: Context, should_stop: Callable[[], bool] | None = None):
         self.ctx = ctx
+        self._should_stop = should_stop or (lambda: False)
+        self._timeout = ctx.config.limits.mail_timeout
         self._proc = None
         self._conn = None
         self._sent: deque[tuple[int, str]] = deque()  # (mail id, digest) sent and not yet answered, in order
         self._answers: dict[int, tuple[str, object]] = {}
+        self._head_since = 0.0  # when the preparer began the first unanswered mail, at the latest
 
     def _ensure(self) -> None:
         if self._proc is not None:
@@ -214,39 +247,83 @@ class ReadAhead:
         child.close()
 
     def start(self, mail_id: int, digest: str) -> None:
-        self._ensure()
-        self._conn.send(digest)
-        self._sent.append((mail_id, digest))
+        """Have the mail prepared after those started before it."""
+        for attempt in range(2):
+            self._ensure()
+            if not self._sent:
+                self._head_since = time.monotonic()
+            try:
+                self._conn.send(digest)
+            except OSError:  # it died on an earlier mail: that one fails, this one goes to a new preparer
+                if attempt:
+                    raise
+                self._died(CRASHED)
+                continue
+            self._sent.append((mail_id, digest))
+            return
 
     @property
     def pending(self) -> int:
         return len(self._sent) + len(self._answers)
 
     def take(self, mail_id: int) -> Prepared | None:
+        """The prepared mail; None when it already has an outcome. Raises what preparing it raised, PrepareFailed
+        when it ended the preparer, PrepareInterrupted when the daemon is to stop first."""
         if mail_id not in self._answers and all(m != mail_id for m, _ in self._sent):
-            return _read(self.ctx, mail_id)
+            digest = _recorded_digest(self.ctx, mail_id)
+            if digest is None:
+                return None
+            self.start(mail_id, digest)
         while mail_id not in self._answers:
-            self._receive()
+            if self._should_stop():
+                raise PrepareInterrupted()
+            left = self._head_since + self._timeout - time.monotonic()
+            if left <= 0:
+                self._died(f"reading this mail took longer than [limits] mail_timeout ({self._timeout} s) and was "
+                           "stopped")
+            elif self._ready(min(WAIT_STEP, left)):
+                self._receive()
         kind, value = self._answers.pop(mail_id)
         if kind == "error":
             raise value
         return value
 
+    def _ready(self, timeout: float) -> bool:
+        try:
+            return self._conn.poll(timeout)
+        except (EOFError, OSError):
+            return True  # `_receive` finds out what happened
+
     def _receive(self) -> None:
         try:
             answer = self._conn.recv()
         except (EOFError, OSError):
-            # It died preparing the first mail not yet answered: that one fails, the others go to a new preparer.
-            crashed, _ = self._sent.popleft()
-            self._answers[crashed] = ("error", PrepareFailed(
-                "reading this mail stopped the reading process (it crashed or ran out of memory)"))
-            again, self._sent = list(self._sent), deque()
-            self._stop(kill=True)
-            for mail_id, digest in again:
-                self.start(mail_id, digest)
+            self._died(CRASHED)
             return
         mail_id, _ = self._sent.popleft()
         self._answers[mail_id] = answer
+        self._head_since = time.monotonic()
+
+    def _died(self, reason: str) -> None:
+        """The preparer ended, or hangs: it is stopped for good. The answers it had sent are kept; the mail it was
+        preparing fails with `reason`; the mails after it go to a new preparer."""
+        if self._proc is not None:
+            with contextlib.suppress(OSError):
+                self._proc.kill()
+            self._proc.join(10)
+        try:
+            while self._sent and self._conn.poll(0):
+                answer = self._conn.recv()
+                self._answers[self._sent.popleft()[0]] = answer
+        except (EOFError, OSError):
+            pass
+        self._stop(kill=True)
+        if self._sent:
+            failed, _ = self._sent.popleft()
+            self._answers[failed] = ("error", PrepareFailed(reason))
+        again, self._sent = list(self._sent), deque()
+        for mail_id, digest in again:
+            self.start(mail_id, digest)
 
     def _stop(self, kill: bool = False) -> None:
         proc, conn, self._proc, self._conn = self._proc, self._conn, None, None
@@ -258,10 +335,8 @@ class ReadAhead:
             except OSError:
                 kill = True
         if kill:
-            try:
+            with contextlib.suppress(OSError):
                 proc.kill()
-            except OSError:
-                pass
         conn.close()
         proc.join(10)
         if proc.is_alive():
@@ -274,7 +349,7 @@ class ReadAhead:
             deadline = time.monotonic() + CLOSE_GRACE
             while self._sent and self._conn.poll(max(0.0, deadline - time.monotonic())):
                 self._answers[self._sent.popleft()[0]] = self._conn.recv()
-        except (EOFError, OSError):
+        except (EOFError, OSError, AttributeError):  # AttributeError: no preparer was running
             pass
         self._stop(kill=bool(self._sent))  # a half-prepared mail is prepared again next time; the temporaries it
         # may have sealed are swept with the other stale ones
@@ -290,9 +365,26 @@ def process(ctx: Context, mail_id: int, ahead: ReadAhead | None = None) -> str:
     prepared = ahead.take(mail_id) if ahead is not None else _read(ctx, mail_id)
     try:
         return _process(ctx, mail_id, prepared)
+    except BaseException:
+        if prepared is not None:
+            _unkeep(ctx, prepared)
+        raise
     finally:
         if prepared is not None:  # what was put in place is no temporary any more; the rest is not wanted
             ctx.blobs.discard(prepared.sealed)
+
+
+def _unkeep(ctx: Context, prepared: Prepared) -> None:
+    """The transaction that put this mail's documents in place did not commit: the files no mail refers to are
+    deleted, or no purge would ever find them. Best effort: when the database is the trouble, they stay."""
+    placed = {s.digest for s in prepared.sealed if s.tmp is not None and not os.path.exists(s.tmp)}
+    if not placed:
+        return
+    try:
+        retention.delete_unreferenced(ctx.engine, ctx.blobs, placed)
+    except Exception as exc:  # noqa: BLE001 - the mail's own failure is what matters here
+        log.warning("could not remove %s stored file(s) of a mail that failed (%s)", len(placed),
+                    type(exc).__name__)
 
 
 def _process(ctx: Context, mail_id: int, prepared: Prepared | None) -> str:

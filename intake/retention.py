@@ -81,12 +81,12 @@ def purge(engine, blobs: BlobStore, config: Config, now: datetime | None = None,
             continue  # reopened or purged by someone else meanwhile
         report.cases.append(number)
         report.mails += mails
-        report.files_deleted += _delete_unreferenced(engine, blobs, digests)
+        report.files_deleted += delete_unreferenced(engine, blobs, digests)
     if caseless and dry_run:
         report.caseless = len(caseless)
     elif caseless:
         digests, report.caseless = _purge_caseless(engine, caseless, now, actor)
-        report.files_deleted += _delete_unreferenced(engine, blobs, digests)
+        report.files_deleted += delete_unreferenced(engine, blobs, digests)
     if (report.cases or report.caseless) and not dry_run:
         log.info("retention: purged %s closed case(s), %s mail(s), %s mail(s) without a case, %s stored file(s)",
                  len(report.cases), report.mails, report.caseless, report.files_deleted)
@@ -148,7 +148,7 @@ def _purge_case(engine, number: str, now: datetime, actor: str) -> tuple[set[str
         return digests, len(mails)
 
 
-def _delete_unreferenced(engine, blobs: BlobStore, digests: set[str]) -> int:
+def delete_unreferenced(engine, blobs: BlobStore, digests: set[str]) -> int:
     """Delete the files no kept mail or attachment refers to (the same PDF may belong to another case)."""
     deleted = 0
     with session_scope(engine) as s:

@@ -72,6 +72,7 @@ def test_environment_overrides_any_key_with_its_type(tmp_path):
     (MINIMAL.replace('key_file = "store.key"', ""), {}, r"store: .*halsodata keygen"),
     (MINIMAL + "[cases]\nnumber_format = \"HD-{yr}\"\n", {}, r"cases: number_format must use only"),
     (MINIMAL + "[cases\n", {}, r"not valid TOML"),
+    (MINIMAL + "[limits]\nmail_timeout = 30\n", {}, r"limits: mail_timeout \(30 s\) must be at least read_timeout"),
 ])
 def test_bad_configuration_fails_naming_the_key(tmp_path, text, env, expected):
     with pytest.raises(ConfigError, match=expected):

@@ -55,3 +55,22 @@ def test_a_mail_delivered_during_a_cycle_does_not_wait_for_the_idle_timeout(mail
         mailbox.deliver(MAILBOX_USER, factory.mail())
         box.client.noop()  # some command of the cycle after the listing: its answer carries the EXISTS
         assert box.wait(10) is True, "the waiting mail was not noticed"
+
+
+def test_run_once_stopped_by_the_disk_says_so_and_that_nothing_is_lost(make_config, monkeypatch):
+    """Before, an OSError (a full disk, a closed pipe to a dead child process) ended `run --once` with exit 1 and no
+    word at all."""
+    from click.testing import CliRunner
+
+    from intake import cli, daemon
+
+    config = make_config()
+
+    def full_disk(_config):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(daemon, "run_once", full_disk)
+    result = CliRunner().invoke(cli.main, ["--config", str(config.source), "run", "--once"])
+    assert result.exit_code == 1
+    assert "intake stopped: [Errno 28] No space left on device" in result.output
+    assert "Nothing is lost" in result.output

@@ -1,11 +1,16 @@
-"""The preparer process that reads the next mails while the daemon processes the current one: a mail that kills it
-fails alone, and what it sealed for mails never processed does not stay behind in the file store."""
+"""The preparer process that reads the next mails while the daemon processes the current one: a mail that kills or
+hangs it fails alone, a stop request is heard while it works, and the documents it seals end in the store exactly when
+a committed mail refers to them."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
+import signal
 import time
 
+import pytest
 from sqlmodel import select
 
 from intake import daemon, pipeline
@@ -79,3 +84,244 @@ def test_documents_prepared_for_mails_never_processed_leave_no_files_behind(make
     ctx.blobs.discard(prepared.sealed)
     assert _temporaries(ctx) == []
     assert set(ctx.blobs.digests()) == {d for _, d in mails}  # the raw mails only: no document was kept
+
+
+def _statuses(ctx: pipeline.Context, mails: list[tuple[int, str]]) -> list[str]:
+    with session_scope(ctx.engine) as s:
+        return [s.get(InboundMail, mail_id).status for mail_id, _ in mails]
+
+
+def _outcome(ctx: pipeline.Context, mail_id: int) -> InboundMail:
+    with session_scope(ctx.engine) as s:
+        row = s.get(InboundMail, mail_id)
+        s.expunge(row)
+        return row
+
+
+def _poison(monkeypatch, digest: str, action) -> None:
+    """`action` runs instead of preparing the mail `digest`, in whichever process prepares it."""
+    real = pipeline.prepare
+
+    def prepare(blobs, limits, d):
+        if d == digest:
+            action()
+        return real(blobs, limits, d)
+
+    monkeypatch.setattr(pipeline, "prepare", prepare)
+
+
+def test_a_preparer_that_died_before_the_next_mail_was_handed_to_it_fails_only_its_own_mail(make_config, monkeypatch):
+    """The preparer dies on mail 1 while the daemon still fetches mail 2 from the server: handing mail 2 over meets
+    a closed pipe. Before, that error ended the whole run."""
+    ctx = daemon.open_context(make_config())
+    mails = _recorded(ctx, 3)
+    _poison(monkeypatch, mails[0][1], lambda: os._exit(9))
+
+    def slow_server():
+        for n, mail in enumerate(mails):
+            if n:
+                time.sleep(1.0)  # fetching: long enough for the preparer to be gone
+            yield mail
+
+    report = daemon.CycleReport()
+    daemon._process_all(ctx, slow_server(), report, daemon._never)
+    assert _statuses(ctx, mails) == ["failed", "processed", "processed"]
+    assert "crashed or ran out of memory" in _outcome(ctx, mails[0][0]).outcome
+    assert _temporaries(ctx) == []
+
+
+def test_a_leftover_mail_that_kills_the_preparer_does_not_kill_the_daemon(make_config, monkeypatch):
+    """Mails recorded but not processed when the daemon stopped are prepared in the child process too: before, they
+    were prepared in the daemon itself, and one that crashed the preparer then crashed the daemon at every start."""
+    ctx = daemon.open_context(make_config())
+    mails = _recorded(ctx, 3)
+    daemon_pid = os.getpid()
+
+    def crash():
+        if os.getpid() == daemon_pid:
+            raise AssertionError("prepared in the daemon's own process")
+        os._exit(9)
+
+    _poison(monkeypatch, mails[1][1], crash)
+    report = daemon.CycleReport()
+    daemon.process_leftovers(ctx, report)
+    assert _statuses(ctx, mails) == ["processed", "failed", "processed"]
+    failed = _outcome(ctx, mails[1][0])
+    assert "crashed or ran out of memory" in failed.outcome and failed.leave_in_mailbox
+
+
+def test_a_mail_that_keeps_the_preparer_past_mail_timeout_fails_and_the_next_ones_go_on(make_config, monkeypatch):
+    ctx = daemon.open_context(make_config(extra="[limits]\nread_timeout = 1\nmail_timeout = 2\n"))
+    mails = _recorded(ctx, 3)
+    _poison(monkeypatch, mails[1][1], lambda: time.sleep(3600))  # a reader library stuck in a loop
+    report = daemon.CycleReport()
+    daemon._process_all(ctx, iter(mails), report, daemon._never)
+    assert _statuses(ctx, mails) == ["processed", "failed", "processed"]
+    failed = _outcome(ctx, mails[1][0])
+    assert "[limits] mail_timeout (2 s)" in failed.outcome and failed.leave_in_mailbox
+
+
+def test_a_stop_request_while_a_mail_is_being_read_stops_at_once_and_the_mail_waits_for_the_next_start(
+        make_config, monkeypatch):
+    ctx = daemon.open_context(make_config())
+    mails = _recorded(ctx, 3)
+    _poison(monkeypatch, mails[1][1], lambda: time.sleep(3600))  # a long OCR, say
+    report = daemon.CycleReport()
+    began = time.monotonic()
+    daemon._process_all(ctx, iter(mails), report, should_stop=lambda: report.processed >= 1)
+    assert time.monotonic() - began < 30  # not the hour, nor [limits] mail_timeout
+    assert _statuses(ctx, mails) == ["processed", "fetched", "fetched"]
+    assert _temporaries(ctx) == []
+    monkeypatch.undo()  # the next start: the waiting mails are processed
+    daemon.process_leftovers(ctx, report)
+    assert _statuses(ctx, mails) == ["processed", "processed", "processed"]
+
+
+def test_a_stop_request_ends_the_wait_for_a_mail_still_being_read(make_config, monkeypatch):
+    ctx = daemon.open_context(make_config())
+    mails = _recorded(ctx, 2)
+    _poison(monkeypatch, mails[1][1], lambda: time.sleep(3600))
+    stop, report = [], daemon.CycleReport()
+    ahead = pipeline.ReadAhead(ctx, should_stop=lambda: bool(stop))
+    try:
+        for mail in mails:
+            ahead.start(*mail)
+        daemon._process(ctx, mails[0][0], report, ahead)
+        stop.append("SIGTERM")
+        began = time.monotonic()
+        with pytest.raises(pipeline.PrepareInterrupted):
+            daemon._process(ctx, mails[1][0], report, ahead)
+        assert time.monotonic() - began < 30
+    finally:
+        ahead.close()
+    assert _statuses(ctx, mails) == ["processed", "fetched"]
+
+
+class _Folder:
+    """A mailbox folder holding the recorded test mails, for take_in; counts what is fetched."""
+
+    account = "acc"
+
+    def __init__(self, raws: list[bytes]):
+        self.raws, self.fetched = raws, 0
+
+    def select(self):
+        return 7
+
+    def uids(self):
+        return list(range(1, len(self.raws) + 1))
+
+    def size(self, uid):
+        return len(self.raws[uid - 1])
+
+    def fetch(self, uid):
+        self.fetched += 1
+        return self.raws[uid - 1]
+
+
+def test_a_stop_request_ends_fetching_between_two_mails(make_config):
+    ctx = daemon.open_context(make_config())
+    folder = _Folder([factory.mail(f"Ansökan {n}", sender=f"r{n}@uni.example") for n in range(10)])
+    report = daemon.CycleReport()
+    daemon.take_in(ctx, folder, report, should_stop=lambda: folder.fetched >= 2)
+    assert folder.fetched == 2 and report.taken_in == 2
+
+
+def test_signals_to_the_whole_process_group_leave_the_preparer_to_the_daemon(make_config, monkeypatch, tmp_path):
+    """`systemctl stop` (without KillMode=mixed), Ctrl-C and a closed terminal signal every process of the group.
+    The preparer must finish its mail: killed, it would have that innocent mail failed."""
+    ctx = daemon.open_context(make_config())
+    mails = _recorded(ctx, 1)
+    began = tmp_path / "began"
+
+    def slow():
+        began.touch()
+        time.sleep(1.0)
+
+    _poison(monkeypatch, mails[0][1], slow)
+    ahead = pipeline.ReadAhead(ctx)
+    try:
+        ahead.start(*mails[0])
+        deadline = time.monotonic() + 30
+        while not began.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            os.kill(ahead._proc.pid, signum)
+        report = daemon.CycleReport()
+        daemon._process(ctx, mails[0][0], report, ahead)
+    finally:
+        ahead.close()
+    assert _statuses(ctx, mails) == ["processed"]
+
+
+def _nested(depth: int) -> bytes:
+    """A real attachment beside a multipart nested `depth` levels deep (within the parser's limits)."""
+    body = "Content-Type: text/plain\n\nhej\n"
+    for i in range(depth):
+        body = f'Content-Type: multipart/mixed; boundary="b{i}"\n\n--b{i}\n{body}\n--b{i}--\n'
+    plan = base64.encodebytes("Forskningsplan\nSyfte och metod för studien.\n".encode()).decode()
+    return (f"From: Forskare <forskare@uni.example>\nTo: intake@halsodata.test\nSubject: Ansökan\n"
+            f"Message-ID: <deep{depth}@uni.example>\nMIME-Version: 1.0\n"
+            f'Content-Type: multipart/mixed; boundary="TOP"\n\n--TOP\nContent-Type: text/plain; charset=utf-8\n\n'
+            f'Hej, här är vår ansökan.\n--TOP\nContent-Type: text/plain; name="forskningsplan.txt"\n'
+            f'Content-Disposition: attachment; filename="forskningsplan.txt"\nContent-Transfer-Encoding: base64\n\n'
+            f"{plan}\n--TOP\n{body}\n--TOP--\n").encode()
+
+
+def test_a_deeply_nested_mail_is_handed_over_from_the_preparer_and_processed(make_config):
+    """Before, its parsed form was too deep to pickle: the mail failed with 'processing failed (RuntimeError)' and
+    its sealed document stayed behind."""
+    ctx = daemon.open_context(make_config())
+    row = record(ctx.engine, ctx.blobs, account="acc", folder="INBOX", uidvalidity=1, uid=1, raw=_nested(200))
+    report = daemon.CycleReport()
+    daemon._process_all(ctx, [(row.id, row.sha256)], report, daemon._never)
+    assert _statuses(ctx, [(row.id, row.sha256)]) == ["processed"]
+    with session_scope(ctx.engine) as s:
+        assert [a.filename for a in s.exec(select(Attachment)).all()] == ["forskningsplan.txt"]
+    assert _temporaries(ctx) == []
+
+
+def _with_documents(ctx: pipeline.Context, uid: int, docs: list[bytes]) -> int:
+    raw = factory.mail(f"Ansökan {uid}", sender=f"r{uid}@uni.example",
+                       attachments=[(f"bilaga{n}.txt", "text/plain", d) for n, d in enumerate(docs)])
+    return record(ctx.engine, ctx.blobs, account="acc", folder="INBOX", uidvalidity=1, uid=uid, raw=raw).id
+
+
+def test_a_document_purged_while_a_mail_with_the_same_content_is_prepared_is_stored_again(make_config):
+    """Retention deletes a file no kept mail refers to. The preparer found the same content already stored and did
+    not write it; purge then deleted it, and the new mail's attachment pointed at a missing file."""
+    ctx = daemon.open_context(make_config())
+    plan = "Forskningsplan\nSyfte och metod för studien om hjärtsvikt.\n".encode()
+    first = _with_documents(ctx, 1, [plan])
+    assert pipeline.process(ctx, first) == "processed"
+    second = _with_documents(ctx, 2, [plan])
+    prepared = pipeline._read(ctx, second)  # the preparer, before the second mail's transaction
+    digest = prepared.sealed[0].digest
+    assert ctx.blobs.delete(digest)  # retention purges the first mail's case meanwhile
+    try:
+        assert pipeline._process(ctx, second, prepared) == "processed"
+    finally:
+        ctx.blobs.discard(prepared.sealed)
+    assert ctx.blobs.get(digest) == plan
+
+
+def test_documents_of_a_mail_whose_transaction_failed_do_not_stay_in_the_store(make_config, monkeypatch):
+    """Their files were put in place before the transaction failed: nothing refers to them, and no purge would ever
+    find them. A file another mail keeps stays."""
+    ctx = daemon.open_context(make_config())
+    shared, own = b"Forskningsplan\nSyfte och metod.\n", b"Samtycke\nJag samtycker till att delta.\n"
+    first = _with_documents(ctx, 1, [shared])
+    assert pipeline.process(ctx, first) == "processed"
+    second = _with_documents(ctx, 2, [shared, own])
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("a rule failed")
+
+    monkeypatch.setattr(pipeline, "evaluate", broken)
+    report = daemon.CycleReport()
+    daemon._process(ctx, second, report)
+    assert report.failed == 1
+    stored = set(ctx.blobs.digests())
+    assert hashlib.sha256(shared).hexdigest() in stored
+    assert hashlib.sha256(own).hexdigest() not in stored
+    assert _temporaries(ctx) == []

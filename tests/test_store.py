@@ -194,7 +194,7 @@ def test_rekey_never_brings_back_a_file_purged_while_it_was_being_re_encrypted(t
     assert [p for p in tmp_path.rglob("*") if p.is_file() and p.name != ".lock"] == []  # nothing written back
 
 
-def test_half_written_files_are_removed_by_purge_and_when_old(tmp_path):
+def test_half_written_files_are_removed_by_purge_and_when_old_but_not_while_being_written(tmp_path):
     import os
     import time
 
@@ -210,7 +210,14 @@ def test_half_written_files_are_removed_by_purge_and_when_old(tmp_path):
     hour_ago = time.time() - 7200
     os.utime(older, (hour_ago, hour_ago))
     assert store.remove_stale_temporaries() == 1 and not older.exists() and fresh.exists()
-    assert store.delete(digest) and not interrupted.exists()  # purging a file purges its half-written copies
+    preparing = shard / f"{digest}.z9.tmp"  # intake sealing the same content for a new mail, right now
+    preparing.write_bytes(b"HDB\x01...")
+    os.utime(interrupted, (hour_ago, hour_ago))
+    damaged = store._path(digest).with_suffix(".damaged")
+    damaged.write_bytes(b"HDB\x01...")
+    assert store.delete(digest)  # purging a file purges its half-written and damaged copies
+    assert not interrupted.exists() and not damaged.exists()
+    assert preparing.exists()  # not one a live process is about to put in place
 
 
 def test_a_file_copied_under_another_name_is_refused(tmp_path):
