@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-import contextlib
+import pickle
 import re
 import signal
 import sys
@@ -23,7 +24,8 @@ from sqlmodel import Session, select
 from intake import automatic, language, pnr, retention
 from intake.evaluate import evaluate
 from intake.reading import MailDocuments, read_mail
-from intake.readers.limits import descriptors, fork_context, release_inherited, shutdown_readers
+from intake.readers.limits import (descriptors, die_with_parent, fork_context, forked_from_main_thread, name_process,
+                                   release_inherited, shutdown_readers)
 from intake.config import Config, LimitsConfig
 from intake.matching import case_tag, find_case, tag_pattern
 from intake.parse import ParseError, ParsedMail, parse
@@ -171,8 +173,10 @@ class PrepareInterrupted(Exception):
 CRASHED = "reading this mail stopped the reading process (it crashed or ran out of memory)"
 
 
-def _serve_prepare(conn, blobs: BlobStore, limits: LimitsConfig, inherited: dict) -> None:
+def _serve_prepare(conn, blobs: BlobStore, limits: LimitsConfig, parent: int | None) -> None:
     """The preparer process: prepare each stored mail the daemon names, in order, until told to stop."""
+    die_with_parent(parent)
+    name_process("hd-prepare")
     # Signals sent to the whole process group (Ctrl-C, a service manager stopping the unit, a closed terminal) are
     # the daemon's to act on: it stops the preparer when it is ready to. Killed in the middle of a mail, the
     # preparer would have that innocent mail failed.
@@ -180,7 +184,9 @@ def _serve_prepare(conn, blobs: BlobStore, limits: LimitsConfig, inherited: dict
         signal.signal(signum, signal.SIG_IGN)
     # A mail nested hundreds of levels deep is parsed within the limits but needs a deep stack to be pickled.
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
-    release_inherited(inherited, conn.fileno())
+    # Everything the daemon had open is not the preparer's: its connections, and above all the file store's lock,
+    # which a daemon thread may have held at the moment of the fork and which would stay held while this lives.
+    release_inherited(descriptors(), conn.fileno())
     try:
         while True:
             try:
@@ -192,7 +198,7 @@ def _serve_prepare(conn, blobs: BlobStore, limits: LimitsConfig, inherited: dict
             try:
                 answer = ("ok", prepare(blobs, limits, digest))
             except BaseException as exc:  # BlobError, OSError: the daemon decides, as if it had prepared the mail
-                answer = ("error", exc)
+                answer = ("error", _portable(exc))
             try:
                 conn.send(answer)
             except (EOFError, OSError):
@@ -204,6 +210,15 @@ def _serve_prepare(conn, blobs: BlobStore, limits: LimitsConfig, inherited: dict
                                                   f"({type(exc).__name__}): it is built too deeply or strangely")))
     finally:
         shutdown_readers()
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """The exception itself when the daemon can rebuild it from its pickle, else a PrepareFailed that names it."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return PrepareFailed(f"reading this mail failed ({type(exc).__name__})")
 
 
 CLOSE_GRACE = 1.0  # seconds a stopping daemon waits for the preparer's answers in flight
@@ -235,16 +250,17 @@ class ReadAhead:
         if self._proc is not None:
             return
         mp = fork_context()
-        fork = mp.get_start_method() == "fork"
-        inherited = descriptors() if fork else {}
-        self._conn, child = mp.Pipe(duplex=True)
-        if fork:
-            st = os.fstat(self._conn.fileno())
-            inherited[self._conn.fileno()] = (st.st_dev, st.st_ino)
-        self._proc = mp.Process(target=_serve_prepare, name="halsodata-prepare", daemon=False,  # it starts readers
-                                args=(child, self.ctx.blobs, self.ctx.config.limits, inherited))
-        self._proc.start()
-        child.close()
+        conn, child = mp.Pipe(duplex=True)
+        proc = mp.Process(target=_serve_prepare, name="halsodata-prepare", daemon=False,  # it starts readers
+                          args=(child, self.ctx.blobs, self.ctx.config.limits, forked_from_main_thread()))
+        try:
+            proc.start()
+        except BaseException:  # no process (out of memory, too many processes): the cycle is retried later
+            conn.close()
+            raise
+        finally:
+            child.close()
+        self._proc, self._conn = proc, conn
 
     def start(self, mail_id: int, digest: str) -> None:
         """Have the mail prepared after those started before it."""
@@ -274,15 +290,18 @@ class ReadAhead:
             if digest is None:
                 return None
             self.start(mail_id, digest)
+        # The clock runs while this thread waits: time it spent elsewhere (fetching, committing) is not the mail's,
+        # and the preparer may have waited meanwhile for it to read a large answer.
+        self._head_since = time.monotonic()
         while mail_id not in self._answers:
             if self._should_stop():
                 raise PrepareInterrupted()
             left = self._head_since + self._timeout - time.monotonic()
-            if left <= 0:
+            if self._ready(max(0.0, min(WAIT_STEP, left))):
+                self._receive()
+            elif left <= 0:
                 self._died(f"reading this mail took longer than [limits] mail_timeout ({self._timeout} s) and was "
                            "stopped")
-            elif self._ready(min(WAIT_STEP, left)):
-                self._receive()
         kind, value = self._answers.pop(mail_id)
         if kind == "error":
             raise value
@@ -300,7 +319,10 @@ class ReadAhead:
         except (EOFError, OSError):
             self._died(CRASHED)
             return
-        mail_id, _ = self._sent.popleft()
+        except Exception as exc:  # read, but not understood: it is still the answer about the first mail waiting
+            answer = ("error", PrepareFailed(f"the result of reading this mail could not be taken over "
+                                             f"({type(exc).__name__})"))
+        mail_id, _ = self._sent.popleft()  # the preparer answers in the order it was asked
         self._answers[mail_id] = answer
         self._head_since = time.monotonic()
 
@@ -315,7 +337,7 @@ class ReadAhead:
             while self._sent and self._conn.poll(0):
                 answer = self._conn.recv()
                 self._answers[self._sent.popleft()[0]] = answer
-        except (EOFError, OSError):
+        except Exception:  # noqa: BLE001 - the end of what it sent, or an answer cut off by its death
             pass
         self._stop(kill=True)
         if self._sent:
@@ -349,7 +371,7 @@ class ReadAhead:
             deadline = time.monotonic() + CLOSE_GRACE
             while self._sent and self._conn.poll(max(0.0, deadline - time.monotonic())):
                 self._answers[self._sent.popleft()[0]] = self._conn.recv()
-        except (EOFError, OSError, AttributeError):  # AttributeError: no preparer was running
+        except Exception:  # noqa: BLE001 - no preparer running, it died, or an answer not understood: stop it anyway
             pass
         self._stop(kill=bool(self._sent))  # a half-prepared mail is prepared again next time; the temporaries it
         # may have sealed are swept with the other stale ones
@@ -364,7 +386,8 @@ def process(ctx: Context, mail_id: int, ahead: ReadAhead | None = None) -> str:
     """Take a recorded mail to its outcome; return the new status. Idempotent: a processed mail is left alone."""
     prepared = ahead.take(mail_id) if ahead is not None else _read(ctx, mail_id)
     try:
-        return _process(ctx, mail_id, prepared)
+        with ctx.blobs.locked():  # from putting its files in place to the commit, retention must not purge them
+            return _process(ctx, mail_id, prepared)
     except BaseException:
         if prepared is not None:
             _unkeep(ctx, prepared)
@@ -526,8 +549,9 @@ def _queue_replies(s: Session, ctx: Context, case: Case, record: InboundMail, ma
     # Loop guard: a mail without documents from a sender answered automatically in the last 24 hours (an
     # auto-responder we did not recognise, a "thanks!") gets no automatic answer; a coordinator may send it.
     # A mail bringing documents is the researcher acting on our request and is answered.
-    brought = s.exec(select(Attachment.id).where(Attachment.mail_id == record.id,
-                                                 Attachment.kind != "other")).first() is not None
+    attached = s.exec(select(Attachment.filename, Attachment.kind).where(Attachment.mail_id == record.id)
+                      .order_by(Attachment.id)).all()
+    brought = any(kind != "other" for _, kind in attached)
     held = bool(replies) and not brought and _answered_recently(s, case, mail.from_address, record.message_id)
     # A mail from another organisation than the case's must not get case details back on its own: it may be a
     # colleague, or somebody who guessed a case number. A coordinator checks and approves.
@@ -539,7 +563,7 @@ def _queue_replies(s: Session, ctx: Context, case: Case, record: InboundMail, ma
             s, reply_type=reply_type, case=case, to=mail.from_address, language=lang,
             from_address=cfg.smtp.from_address, in_reply_to=mail.message_id, references=mail.references,
             status=status, tag=case_tag(case.number), number=case.number, title=case.title, name=mail.from_name,
-            files=[d.filename for d in s.exec(select(Attachment).where(Attachment.mail_id == record.id)).all()],
+            files=[filename for filename, _ in attached],
             complete=case.state == "complete", request_follows="supplement_request" in replies,
             missing=items.asks(blocking, lang), pending=items.asks(pending, lang))
         if reply_type == "supplement_request":

@@ -149,21 +149,23 @@ def _purge_case(engine, number: str, now: datetime, actor: str) -> tuple[set[str
 
 
 def delete_unreferenced(engine, blobs: BlobStore, digests: set[str]) -> int:
-    """Delete the files no kept mail or attachment refers to (the same PDF may belong to another case)."""
-    deleted = 0
+    """Delete the files no kept mail or attachment refers to (the same PDF may belong to another case). Asked and
+    deleted under the file store's lock, which intake holds until the mail whose files it put in place is committed."""
     with session_scope(engine) as s:
-        for digest in sorted(digests):
-            # A mail set aside (its stored copy was damaged) and taken in again later is the purged case's own mail,
-            # not another that keeps the file.
-            kept_mail = s.exec(select(InboundMail.id).outerjoin(Case, Case.id == InboundMail.case_id)
-                               .where(InboundMail.sha256 == digest,
-                                      or_(and_(InboundMail.case_id.is_(None), InboundMail.purged_at.is_(None),
-                                               InboundMail.leave_in_mailbox == False),  # noqa: E712
-                                          and_(InboundMail.case_id.is_not(None), Case.purged_at.is_(None))))).first()
-            kept_attachment = s.exec(select(Attachment.id).join(InboundMail, InboundMail.id == Attachment.mail_id)
-                                     .outerjoin(Case, Case.id == InboundMail.case_id)
-                                     .where(Attachment.sha256 == digest,
-                                            or_(InboundMail.case_id.is_(None), Case.purged_at.is_(None)))).first()
-            if kept_mail is None and kept_attachment is None and blobs.delete(digest):
-                deleted += 1
-    return deleted
+        return blobs.delete_unless(sorted(digests), keep=lambda digest: _referenced(s, digest))
+
+
+def _referenced(s, digest: str) -> bool:
+    # A mail set aside (its stored copy was damaged) and taken in again later is the purged case's own mail, not
+    # another that keeps the file.
+    kept_mail = s.exec(select(InboundMail.id).outerjoin(Case, Case.id == InboundMail.case_id)
+                       .where(InboundMail.sha256 == digest,
+                              or_(and_(InboundMail.case_id.is_(None), InboundMail.purged_at.is_(None),
+                                       InboundMail.leave_in_mailbox == False),  # noqa: E712
+                                  and_(InboundMail.case_id.is_not(None), Case.purged_at.is_(None))))).first()
+    if kept_mail is not None:
+        return True
+    return s.exec(select(Attachment.id).join(InboundMail, InboundMail.id == Attachment.mail_id)
+                  .outerjoin(Case, Case.id == InboundMail.case_id)
+                  .where(Attachment.sha256 == digest,
+                         or_(InboundMail.case_id.is_(None), Case.purged_at.is_(None)))).first() is not None

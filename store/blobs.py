@@ -24,7 +24,7 @@ import os
 import struct
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -301,9 +301,10 @@ class BlobStore:
                 yield path.name
 
     @contextlib.contextmanager
-    def _locked(self):
-        """Purging and re-encrypting take turns, also between processes: a file purged while `rekey` had it open
-        must not be written back."""
+    def locked(self):
+        """Purging, re-encrypting and putting a mail's files in place take turns, also between processes: a file
+        purged while `rekey` had it open must not be written back, and a file put in place for a mail whose
+        transaction has not committed yet must not be purged as unreferenced. Not re-entrant."""
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -316,21 +317,34 @@ class BlobStore:
         """Remove one file for good (retention), with its damaged copy and the half-written copies a killed process
         left; False if it was not there. A copy written within STALE_AFTER seconds is left to the process writing
         it: intake may be about to put the same content in place for a new mail, and the sweep removes it if not."""
+        with self.locked():
+            return self._delete(digest)
+
+    def delete_unless(self, digests: Iterable[str], keep: Callable[[str], bool]) -> int:
+        """Delete each file `keep` says no to, asking it under the lock that intake holds from putting a mail's
+        files in place until its transaction commits: a reference being written is seen. How many were deleted."""
+        deleted = 0
+        with self.locked():
+            for digest in digests:
+                if not keep(digest) and self._delete(digest):
+                    deleted += 1
+        return deleted
+
+    def _delete(self, digest: str) -> bool:
         cutoff = time.time() - STALE_AFTER
-        with self._locked():
-            for leftover in self._path(digest).parent.glob(f"{digest}.*"):
-                with contextlib.suppress(FileNotFoundError):
-                    if _TEMP_SUFFIX not in leftover.name or leftover.stat().st_mtime < cutoff:
-                        leftover.unlink()
-            try:
-                self._path(digest).unlink()
-            except FileNotFoundError:
-                return False
-            return True
+        for leftover in self._path(digest).parent.glob(f"{digest}.*"):
+            with contextlib.suppress(FileNotFoundError):
+                if _TEMP_SUFFIX not in leftover.name or leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+        try:
+            self._path(digest).unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def quarantine(self, digest: str) -> bool:
         """Move a damaged file aside (kept as <digest>.damaged), so the same content can be stored afresh."""
-        with self._locked():
+        with self.locked():
             try:
                 os.replace(self._path(digest), self._path(digest).with_suffix(".damaged"))
             except FileNotFoundError:
@@ -355,7 +369,7 @@ class BlobStore:
         tmp = self._seal(digest, data)
         try:
             _fsync_path(tmp)
-            with self._locked():
+            with self.locked():
                 try:
                     still = os.stat(path).st_ino == before
                 except FileNotFoundError:

@@ -325,3 +325,173 @@ def test_documents_of_a_mail_whose_transaction_failed_do_not_stay_in_the_store(m
     assert hashlib.sha256(shared).hexdigest() in stored
     assert hashlib.sha256(own).hexdigest() not in stored
     assert _temporaries(ctx) == []
+
+
+class _Picky(Exception):
+    """An exception that pickles but cannot be rebuilt (its constructor wants two arguments)."""
+
+    def __init__(self, what, why):
+        super().__init__(what)
+        self.why = why
+
+
+def _raise_picky():
+    raise _Picky("bad", "worse")
+
+
+def test_an_error_the_daemon_cannot_rebuild_fails_its_own_mail_and_the_next_mails_keep_their_own_answers(
+        make_config, monkeypatch):
+    """Before, the answer was read off the pipe but not matched to its mail: every later mail got the answer meant
+    for the one after it (mail 3 was answered with mail 4's content) and the last waited for mail_timeout."""
+    ctx = daemon.open_context(make_config(extra="[limits]\nread_timeout = 5\nmail_timeout = 5\n"))
+    mails = _recorded(ctx, 4)
+    _poison(monkeypatch, mails[1][1], _raise_picky)
+    report = daemon.CycleReport()
+    daemon._process_all(ctx, iter(mails), report, daemon._never)
+    assert _statuses(ctx, mails) == ["processed", "failed", "processed", "processed"]
+    assert "_Picky" in _outcome(ctx, mails[1][0]).outcome
+    for n in (0, 2, 3):
+        assert _outcome(ctx, mails[n][0]).from_address == f"r{n + 1}@uni.example"
+
+
+def test_the_clock_of_mail_timeout_stops_while_the_daemon_is_busy_elsewhere(make_config):
+    """A large answer waits in the pipe while the daemon fetches and commits other mails: that time is not the
+    mail's. Before, such a mail was failed as too slow although it had been read in a moment."""
+    ctx = daemon.open_context(make_config(extra="[limits]\nread_timeout = 1\nmail_timeout = 2\n"))
+    text = ("Forskningsplan\nSyfte och metod för studien om hjärtsvikt.\n" * 8000).encode()  # 400 kB of text
+    mail_id = _with_documents(ctx, 1, [text])
+    ahead = pipeline.ReadAhead(ctx)
+    try:
+        ahead.start(mail_id, _outcome(ctx, mail_id).sha256)
+        time.sleep(4)  # fetching and committing other mails
+        report = daemon.CycleReport()
+        daemon._process(ctx, mail_id, report, ahead)
+    finally:
+        ahead.close()
+    assert _outcome(ctx, mail_id).status == "processed"
+
+
+def test_a_preparer_that_cannot_be_started_is_reported_as_such(make_config, monkeypatch):
+    """Before, the failed start was hidden behind "AssertionError: can only join a started process"."""
+    import multiprocessing.process
+
+    ctx = daemon.open_context(make_config())
+    mails = _recorded(ctx, 1)
+
+    def no_fork(_self):
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", no_fork)
+    with pytest.raises(OSError, match="Resource temporarily unavailable"):
+        daemon._process_all(ctx, iter(mails), daemon.CycleReport(), daemon._never)
+    assert _statuses(ctx, mails) == ["fetched"]  # processed at the next cycle
+
+
+def _sleep_reading(item, limits):
+    with open(os.environ["HALSODATA_TEST_READER_PID"], "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(3600)
+
+
+def _gone(pid: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().split(") ")[1].startswith("Z"):
+                    return True  # dead; only its entry waits for the parent
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_the_readers_of_a_preparer_killed_for_a_hung_mail_do_not_run_on(make_config, monkeypatch, tmp_path):
+    """A reader's deadline was kept by the preparer: with the preparer killed, a reader stuck on a file ran on
+    until the daemon stopped, and after `run --once` for ever."""
+    from intake import readers
+
+    ctx = daemon.open_context(make_config())
+    mails = _recorded(ctx, 1)
+    pid_file = tmp_path / "reader.pid"
+    monkeypatch.setenv("HALSODATA_TEST_READER_PID", str(pid_file))
+    monkeypatch.setitem(readers.READERS, "text", _sleep_reading)
+    ahead = pipeline.ReadAhead(ctx)
+    try:
+        ahead.start(*mails[0])
+        deadline = time.monotonic() + 30
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        reader = int(pid_file.read_text())
+        assert open(f"/proc/{ahead._proc.pid}/comm").read().strip() == "hd-prepare"  # as top and ps show it
+        assert open(f"/proc/{reader}/comm").read().strip() == "hd-reader"
+        os.kill(ahead._proc.pid, signal.SIGKILL)  # as after mail_timeout
+        assert _gone(reader, within=10)
+    finally:
+        ahead.close()
+
+
+def test_a_lock_held_by_another_thread_at_the_fork_is_not_kept_by_the_preparer(make_config, monkeypatch):
+    """The retention thread may hold the file store's lock at the moment the preparer is forked. The preparer's copy
+    of that descriptor kept the lock held for as long as it lived, and purge and intake waited for it."""
+    import fcntl
+
+    ctx = daemon.open_context(make_config())
+    mails = _recorded(ctx, 1)
+    lock = ctx.blobs.root / ".lock"
+    held, real = [], pipeline.fork_context()
+
+    class Racing:
+        """The fork context, with the store's lock taken by "another thread" just before the fork."""
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def Pipe(self, *args, **kwargs):  # noqa: N802 - multiprocessing's name
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held.append(fd)
+            return real.Pipe(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "fork_context", lambda: Racing())
+    ahead = pipeline.ReadAhead(ctx)
+    try:
+        ahead.start(*mails[0])
+        assert ahead.take(mails[0][0]) is not None  # the preparer is running
+        os.close(held[0])  # the other thread is done with the lock
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError while the preparer still holds it
+        finally:
+            os.close(fd)
+    finally:
+        ahead.close()
+
+
+def test_retention_waits_for_a_mail_whose_files_are_in_place_but_not_yet_committed(make_config, monkeypatch):
+    """Retention asks the database which files nothing refers to, then deletes them. A mail whose transaction has
+    put its files in place but not committed had no reference yet: its attachment pointed at a deleted file."""
+    import threading
+
+    from intake import retention
+
+    ctx = daemon.open_context(make_config())
+    plan = "Forskningsplan\nSyfte och metod för studien om hjärtsvikt.\n".encode()
+    digest = hashlib.sha256(plan).hexdigest()
+    mail_id = _with_documents(ctx, 1, [plan])
+    real, purged = pipeline.evaluate, []
+
+    def evaluate_while_retention_runs(*args, **kwargs):
+        assert os.path.exists(ctx.blobs._path(digest))  # in place, not committed
+        purge = threading.Thread(target=lambda: purged.append(
+            retention.delete_unreferenced(ctx.engine, ctx.blobs, {digest})))
+        purge.start()
+        purge.join(1.0)  # it must wait for this transaction
+        purged.append(purge)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "evaluate", evaluate_while_retention_runs)
+    assert pipeline.process(ctx, mail_id) == "processed"
+    purged[0].join(30)
+    assert purged[1:] == [0]  # nothing deleted: the mail refers to it now
+    assert ctx.blobs.get(digest) == plan

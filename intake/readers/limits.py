@@ -90,6 +90,39 @@ def _descriptors(full: bool = False) -> dict:
     return out
 
 
+_PR_SET_PDEATHSIG, _PR_SET_NAME = 1, 15
+
+
+def _prctl(option: int, arg) -> bool:
+    try:
+        import ctypes
+        return ctypes.CDLL(None, use_errno=True).prctl(option, arg, 0, 0, 0) == 0
+    except (OSError, AttributeError, TypeError):  # not Linux
+        return False
+
+
+def name_process(name: str) -> None:
+    """The name `top`, `ps -o comm`, `pgrep` and the kernel's OOM report show for this process (Linux; at most 15
+    bytes): a forked child otherwise looks like the daemon itself."""
+    _prctl(_PR_SET_NAME, name.encode()[:15])
+
+
+def die_with_parent(parent: int | None) -> None:
+    """Have the kernel kill this process when `parent` (the process and thread that forked it) ends, even by
+    SIGKILL: a preparer killed for a mail that hung it must not leave its readers running with no deadline (the
+    deadline was the preparer's). Only for a child forked from its parent's main thread, since the signal comes when
+    the forking thread ends."""
+    if parent is None or not _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL):
+        return
+    if os.getppid() != parent:  # the parent ended before the request took effect
+        os._exit(0)
+
+
+def forked_from_main_thread() -> int | None:
+    """The parent id to give `die_with_parent` in a child forked now, or None from another thread."""
+    return os.getpid() if threading.current_thread() is threading.main_thread() else None
+
+
 def _release_inherited(inherited: dict[int, tuple[int, int]], keep: int) -> None:
     """The daemon's IMAP, SMTP and database connections, other readers' pipes and a parent's pipes (a test runner's
     browser, a shell waiting for end of file) are not this process's: point each at /dev/null, so the other end
@@ -121,13 +154,15 @@ def _release_inherited(inherited: dict[int, tuple[int, int]], keep: int) -> None
         os.close(null)
 
 
-def _serve(conn, inherited: dict[int, tuple[int, int]] | None = None) -> None:
+def _serve(conn, inherited: dict[int, tuple[int, int]] | None = None, parent: int | None = None) -> None:
     """A reader process: read files sent by the daemon until told to stop, the daemon goes or it should retire."""
     # Own process group, so a timeout also kills the tesseract processes this process starts.
     try:
         os.setpgrp()
     except OSError:
         pass
+    die_with_parent(parent)
+    name_process("hd-reader")
     # The daemon's handlers only set a flag; here SIGTERM must end the process.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -206,7 +241,7 @@ class _Reader:
         if fork:  # and the daemon's end of this reader's own pipe: held by the reader, EOF would never come
             st = os.fstat(self.conn.fileno())
             inherited[self.conn.fileno()] = (st.st_dev, st.st_ino)
-        self.proc = ctx.Process(target=_serve, args=(child_conn, inherited), daemon=True)
+        self.proc = ctx.Process(target=_serve, args=(child_conn, inherited, forked_from_main_thread()), daemon=True)
         self.proc.start()
         child_conn.close()  # so a dead reader shows up as EOF instead of a hang
         self.index: int | None = None
