@@ -79,6 +79,8 @@ def run(obj: _Obj, once: bool):
             report = daemon.run_once(config)
             click.echo(f"{report.taken_in} mail(s) taken in, {report.processed} processed "
                        f"({report.failed} failed), {report.moved} filed away, {report.sent} reply(ies) sent")
+            if report.stopped:
+                click.echo("Stopped on request before the end; what is left is taken in on the next run.", err=True)
             if report.deferred:
                 click.echo(f"{report.deferred} reply(ies) deferred by the SMTP server; they are tried again on "
                            "the next run.", err=True)

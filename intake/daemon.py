@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -49,6 +51,7 @@ class CycleReport:
     sent: int = 0
     not_sent: int = 0  # refused for good; flagged for the coordinators
     deferred: int = 0
+    stopped: bool = False  # a stop was requested: the rest waits for the next run
 
 def open_context(config: Config) -> pipeline.Context:
     """Engine, schema and file store; raises StoreUnavailable or ConfigError with the fix."""
@@ -220,6 +223,7 @@ def cycle(ctx: pipeline.Context, mailbox: Mailbox, now: datetime | None = None,
     if should_stop():
         log.info("cycle stopped early: %s taken in, %s processed (%s failed)", report.taken_in, report.processed,
                  report.failed)
+        report.stopped = True
         return report
     try:
         reminders.run(ctx.engine, ctx.config, now)
@@ -241,10 +245,13 @@ def run_once(config: Config, now: datetime | None = None) -> CycleReport:
     """Take in everything now in the mailbox and send what is due; raise on an unreachable server."""
     ctx = open_context(config)
     _sweep(ctx)
-    with Mailbox(config.imap) as mailbox:
-        report = cycle(ctx, mailbox, now)  # mail is taken in even when SMTP is down; replies then wait
+    stop = _Stop()
+    with _stopping_on_signals(stop):  # a cron job's timeout or Ctrl-C: stop between two mails, as `run` does
+        with Mailbox(config.imap) as mailbox:
+            report = cycle(ctx, mailbox, now, should_stop=lambda: stop.requested)  # replies wait if SMTP is down
     Heartbeat(ctx.engine).polled()  # so `doctor` and the metrics tell when the mailbox was last read, by cron too
-    asyncio.run(send.check(config.smtp))  # and an unreachable SMTP server is reported even with nothing due
+    if not report.stopped:
+        asyncio.run(send.check(config.smtp))  # an unreachable SMTP server is reported even with nothing due
     return report
 
 
@@ -308,11 +315,28 @@ class _Stop:
         self.requested = True
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # a service manager, Ctrl-C, a closed terminal
+
+
+@contextlib.contextmanager
+def _stopping_on_signals(stop: _Stop):
+    """Signals set `stop` while the block runs (in the main thread; elsewhere they keep their handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
 def run_forever(config: Config, max_backoff: float = 300.0) -> None:
     """The daemon: IDLE (or poll) and cycle; reconnect with growing delays when anything is unreachable."""
     stop = _Stop()
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop)
     delay = 1.0
     ctx = None
     scheduler = None

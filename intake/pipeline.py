@@ -201,7 +201,9 @@ def _serve_prepare(conn, blobs: BlobStore, limits: LimitsConfig, parent: int | N
                 answer = ("error", _portable(exc))
             try:
                 conn.send(answer)
-            except (EOFError, OSError):
+            except (EOFError, OSError):  # the daemon is gone: nobody will put these files in place
+                if answer[0] == "ok":
+                    blobs.discard(answer[1].sealed)
                 return
             except Exception as exc:  # an answer that cannot be pickled: its files are not wanted; say what it was
                 if answer[0] == "ok":
@@ -329,6 +331,7 @@ class ReadAhead:
     def _died(self, reason: str) -> None:
         """The preparer ended, or hangs: it is stopped for good. The answers it had sent are kept; the mail it was
         preparing fails with `reason`; the mails after it go to a new preparer."""
+        pid = self._proc.pid if self._proc is not None else None
         if self._proc is not None:
             with contextlib.suppress(OSError):
                 self._proc.kill()
@@ -340,6 +343,8 @@ class ReadAhead:
         except Exception:  # noqa: BLE001 - the end of what it sent, or an answer cut off by its death
             pass
         self._stop(kill=True)
+        if pid is not None:  # what it sealed for the mail it died on, or was sealing; not what it handed over
+            self.ctx.blobs.remove_temporaries_of(pid, keep=self._sealed_in_answers())
         if self._sent:
             failed, _ = self._sent.popleft()
             self._answers[failed] = ("error", PrepareFailed(reason))
@@ -373,13 +378,19 @@ class ReadAhead:
                 self._answers[self._sent.popleft()[0]] = self._conn.recv()
         except Exception:  # noqa: BLE001 - no preparer running, it died, or an answer not understood: stop it anyway
             pass
-        self._stop(kill=bool(self._sent))  # a half-prepared mail is prepared again next time; the temporaries it
-        # may have sealed are swept with the other stale ones
+        pid, killed = (self._proc.pid if self._proc is not None else None), bool(self._sent)
+        self._stop(kill=killed)  # a half-prepared mail is prepared again next time
         for kind, value in self._answers.values():
             if kind == "ok" and value is not None:
                 self.ctx.blobs.discard(value.sealed)
+        if killed and pid is not None:  # and what it was sealing for it goes now, not with the hourly sweep
+            self.ctx.blobs.remove_temporaries_of(pid)
         self._answers.clear()
         self._sent.clear()
+
+    def _sealed_in_answers(self) -> set[str]:
+        return {s.tmp for kind, value in self._answers.values() if kind == "ok" and value is not None
+                for s in value.sealed if s.tmp}
 
 
 def process(ctx: Context, mail_id: int, ahead: ReadAhead | None = None) -> str:

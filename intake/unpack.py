@@ -7,6 +7,7 @@ import binascii
 import io
 import logging
 import mimetypes
+import quopri
 import re
 import unicodedata
 import zipfile
@@ -23,7 +24,7 @@ from asn1crypto import cms
 from extract_msg.msg_classes import MSGFile
 
 from intake.documents import FileItem, Problem, Unpacked
-from intake.parse import decoded_payload, message_from_bytes, safe_filename
+from intake.parse import TooManyParts, decoded_payload, message_from_bytes, safe_filename
 from store.blobs import BlobError
 
 # These libraries log what they read (names, subjects, bodies); that is personal data and stays out of our logs.
@@ -128,6 +129,9 @@ def unpack(raw: bytes | Iterable[bytes], limits: UnpackLimits = UnpackLimits()) 
     except RecursionError:
         walk.problem("message", "MIME structure nested too deeply to read", None)
         return walk.out
+    except TooManyParts as exc:
+        walk.problem("message", f"not read: it has {exc}", None)
+        return walk.out
     except Exception as exc:  # the stdlib parser is lenient, but hostile input has broken it before
         walk.problem("message", f"could not be parsed ({type(exc).__name__})", None)
         return walk.out
@@ -173,6 +177,16 @@ def _forwarded(walk: _Walk, part: Message, name: str | None, container: str | No
     """A message/rfc822 part: the forwarded mail is walked like the outer one, one level deeper."""
     payload = part.get_payload()
     inner = payload[0] if isinstance(payload, list) and payload else None
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if encoding in ("base64", "quoted-printable") and isinstance(inner, Message) and not inner.keys():
+        # Not allowed (RFC 2046 5.2.1), but sent: the stdlib took the encoded text for the mail. Decoded, it is an
+        # attached .eml. Before, such a forward and everything in it was dropped without a word.
+        text = inner.get_payload()
+        text = text if isinstance(text, str) else ""
+        data = (binascii.a2b_base64(text.encode("ascii", "ignore")) if encoding == "base64"
+                else quopri.decodestring(text.encode("utf-8", "surrogateescape")))
+        _file(walk, name or "forwarded.eml", "message/rfc822", data, container, depth)
+        return
     if not isinstance(inner, Message):
         walk.problem(name or "forwarded message", "forwarded message is empty or broken", container)
         return
@@ -237,6 +251,8 @@ def _file(walk: _Walk, name: str, content_type: str, data: bytes, container: str
             _OPENERS[kind](walk, name, data, container, depth)
         except RecursionError:
             walk.problem(name, "nested too deeply to read", container)
+        except TooManyParts as exc:
+            walk.problem(name, f"{_WHAT[kind]} not read: it has {exc}", container)
         except Exception as exc:  # the parsers below raise many types on corrupt input
             walk.problem(name, f"{_WHAT[kind]} cannot be read ({type(exc).__name__})", container)
 

@@ -215,7 +215,8 @@ class BlobStore:
         if not path.parent.is_dir():
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             _fsync_path(self.root)  # the new shard directory itself must survive a power cut
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f"{digest}.", suffix=_TEMP_SUFFIX)  # mode 0600
+        # mode 0600; named with the writer's process id, so what a killed process was writing can be found at once
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f"{digest}.{os.getpid()}.", suffix=_TEMP_SUFFIX)
         tmp = Path(name)
         salt = os.urandom(16)
         header = _HEADER.pack(MAGIC, _key_id(self._newest), salt, CHUNK)
@@ -381,6 +382,16 @@ class BlobStore:
             tmp.unlink(missing_ok=True)
         _fsync_path(path.parent)
         return True
+
+    def remove_temporaries_of(self, pid: int, keep: set[str] = frozenset()) -> int:
+        """Delete the half-written and sealed files the (ended) process `pid` left, except those in `keep`; how many."""
+        removed = 0
+        for tmp in self.root.glob(f"[0-9a-f][0-9a-f]/*.{pid}.*{_TEMP_SUFFIX}"):
+            if str(tmp) not in keep:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                    removed += 1
+        return removed
 
     def remove_stale_temporaries(self, older_than: float = STALE_AFTER) -> int:
         """Delete half-written files a killed process left behind (they hold encrypted pieces of mail); how many."""

@@ -13,6 +13,7 @@ from sqlmodel import select
 from intake import daemon, receive
 from store.db import session_scope
 from store.models import InboundMail
+from tests import factory
 from tests.conftest import MAILBOX_USER, SHARED
 
 WRAPPED = SHARED / "corpus" / "wrapped"
@@ -81,3 +82,35 @@ def test_acknowledgment_lists_the_wrapper_instead_of_the_documents(mailbox, smtp
     ack = smtp_sink.wait_for(1)[0]
     body = ack.message.get_content()
     assert expected in body, body[:1200]
+
+
+def test_a_mail_nested_thousands_of_levels_deep_is_refused_in_a_moment_not_parsed_for_minutes():
+    """The stdlib's parser checks every line against every open boundary: 8,000 levels in 540 kB held the preparer
+    (and so all intake behind it) for 40 s, and 2 MB would have held it for the whole of [limits] mail_timeout."""
+    import time
+
+    from intake.parse import MAX_MULTIPARTS, ParseError, parse
+    from intake.unpack import unpack
+    from tests.test_read_ahead import _nested
+
+    deep = _nested(5000)
+    began = time.monotonic()
+    with pytest.raises(ParseError, match=f"more than {MAX_MULTIPARTS} multipart parts"):
+        parse(deep)
+    assert time.monotonic() - began < 5  # the parse alone took about 15 s here
+    forwarded = factory.mail("Fwd: ansökan", attachments=[("ansokan.eml", "message/rfc822", deep)])
+    problems = [p.reason for p in unpack(forwarded).problems]
+    assert any(f"more than {MAX_MULTIPARTS} multipart parts" in reason for reason in problems)
+    parse(_nested(200))  # deep, but within what a mail may hold
+
+
+def test_a_forwarded_mail_sent_base64_encoded_is_read_not_dropped():
+    """message/rfc822 may not be base64-encoded (RFC 2046), but some clients send it so. The stdlib then takes the
+    encoded text for the forwarded mail: the forward and every document in it were dropped without a word."""
+    from intake.unpack import unpack
+    from tests.test_read_ahead import _nested
+
+    forwarded = factory.mail("Fwd: ansökan", attachments=[("ansokan.eml", "message/rfc822", _nested(3))])
+    assert b"Content-Type: message/rfc822\nContent-Transfer-Encoding: base64" in forwarded.replace(b"\r\n", b"\n")
+    unpacked = unpack(forwarded)
+    assert [f.filename for f in unpacked.files] == ["forskningsplan.txt"] and unpacked.problems == []

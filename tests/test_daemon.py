@@ -74,3 +74,48 @@ def test_run_once_stopped_by_the_disk_says_so_and_that_nothing_is_lost(make_conf
     assert result.exit_code == 1
     assert "intake stopped: [Errno 28] No space left on device" in result.output
     assert "Nothing is lost" in result.output
+
+
+def test_a_closed_terminal_stops_the_daemon_as_sigterm_does(mailbox, smtp_sink, make_config):
+    """SIGHUP (the terminal running `halsodata run` closed) ended the daemon at once, in the middle of a mail."""
+    config = make_config()
+    proc = _start(config)
+    try:
+        time.sleep(1.5)
+        mailbox.deliver(MAILBOX_USER, factory.mail())
+        smtp_sink.wait_for(1, timeout=15)
+        proc.send_signal(signal.SIGHUP)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            _stop(proc)
+    assert proc.returncode == 0, out
+    assert "stopped" in out
+
+
+def test_run_once_stops_between_two_mails_on_sigterm(make_config, monkeypatch):
+    """A cron job's `timeout` or Ctrl-C: `run --once` stops between two mails instead of dying in the middle of
+    one, and gives the signals back afterwards."""
+    from intake import daemon
+
+    seen = []
+
+    def cycle(ctx, mailbox, now=None, should_stop=daemon._never):
+        os.kill(os.getpid(), signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while not should_stop() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen.append(should_stop())
+        return daemon.CycleReport(stopped=should_stop())
+
+    def outside(signum, _frame):  # what the caller had: it must not be the one to hear the signal
+        seen.append("the caller's handler")
+
+    monkeypatch.setattr(daemon, "cycle", cycle)
+    before = signal.signal(signal.SIGTERM, outside)
+    try:
+        report = daemon.run_once(make_config())
+        assert signal.getsignal(signal.SIGTERM) is outside
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert seen == [True] and report.stopped

@@ -495,3 +495,43 @@ def test_retention_waits_for_a_mail_whose_files_are_in_place_but_not_yet_committ
     purged[0].join(30)
     assert purged[1:] == [0]  # nothing deleted: the mail refers to it now
     assert ctx.blobs.get(digest) == plan
+
+
+def test_what_a_preparer_sealed_before_it_died_is_removed_at_once(make_config, monkeypatch):
+    """Before, the sealed copies of the mail it died on stayed until the hourly sweep found them over an hour old,
+    and a purge in that time left them."""
+    ctx = daemon.open_context(make_config())
+    mails = _recorded(ctx, 2)
+    real = pipeline.prepare
+
+    def seal_then_die(blobs, limits, digest):
+        prepared = real(blobs, limits, digest)
+        if digest == mails[1][1]:
+            os._exit(9)  # killed after sealing, before handing over
+        return prepared
+
+    monkeypatch.setattr(pipeline, "prepare", seal_then_die)
+    report = daemon.CycleReport()
+    daemon._process_all(ctx, iter(mails), report, daemon._never)
+    assert _statuses(ctx, mails) == ["processed", "failed"]
+    assert _temporaries(ctx) == []
+
+
+def test_a_preparer_whose_daemon_is_gone_removes_what_it_sealed(make_config, monkeypatch):
+    ctx = daemon.open_context(make_config())
+    mails = _recorded(ctx, 1)
+    real = pipeline.prepare
+
+    def slow(blobs, limits, digest):
+        prepared = real(blobs, limits, digest)
+        time.sleep(1.0)  # the daemon goes meanwhile
+        return prepared
+
+    monkeypatch.setattr(pipeline, "prepare", slow)
+    ahead = pipeline.ReadAhead(ctx)
+    ahead.start(*mails[0])
+    proc = ahead._proc
+    ahead._conn.close()  # as when the daemon is killed
+    proc.join(30)
+    assert not proc.is_alive()
+    assert _temporaries(ctx) == []
