@@ -92,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         status, outcome = con.execute("select status, outcome from inboundmail").fetchone()
         con.close()
         print(f"halsodata run --once: {elapsed:.1f} s; {status}: {outcome}")
-        print(f"peak resident memory: daemon process {watch.peak_own_mb:.0f} MB (VmHWM); largest reader process "
-              f"{watch.peak_child_mb:.0f} MB (VmHWM); whole tree {watch.peak_tree_mb:.0f} MB (PSS, sampled)")
+        print(f"peak resident memory: daemon process {watch.peak_own_mb:.0f} MB (VmHWM); largest child process "
+              f"(preparer or reader) {watch.peak_child_mb:.0f} MB (VmHWM); whole tree {watch.peak_tree_mb:.0f} MB "
+              "(PSS, sampled)")
     finally:
         sup.stop(bench)
     return 0
