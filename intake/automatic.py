@@ -15,10 +15,11 @@ _OOO_SUBJECT = re.compile(
 
 
 def reasons_without_sender(raw: bytes) -> list[str]:
-    """For a mail that has no usable From (many bounces): is it automatic all the same?"""
-    import email
+    """For a mail that has no usable From (many bounces): is it automatic all the same? Only its header is read:
+    the mail may be one refused for its structure (thousands of nested parts), which the daemon must not parse."""
+    from email.parser import BytesParser
     try:
-        msg = email.message_from_bytes(raw[:2_000_000])
+        msg = BytesParser().parsebytes(raw[:2_000_000], headersonly=True)
     except Exception:  # not even the stdlib can read it: nothing to go on
         return []
     return [r for r in reasons(msg, "", set()) if r != "no sender address"]

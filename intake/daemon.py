@@ -318,13 +318,18 @@ class _Stop:
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # a service manager, Ctrl-C, a closed terminal
 
 
+def _stop_signals() -> list[int]:
+    """The signals to stop on: not SIGHUP when it is ignored (`nohup halsodata run`: meant to outlive the terminal)."""
+    return [s for s in STOP_SIGNALS if not (s == signal.SIGHUP and signal.getsignal(s) == signal.SIG_IGN)]
+
+
 @contextlib.contextmanager
 def _stopping_on_signals(stop: _Stop):
     """Signals set `stop` while the block runs (in the main thread; elsewhere they keep their handlers)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    before = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    before = {signum: signal.signal(signum, stop) for signum in _stop_signals()}
     try:
         yield
     finally:
@@ -335,7 +340,7 @@ def _stopping_on_signals(stop: _Stop):
 def run_forever(config: Config, max_backoff: float = 300.0) -> None:
     """The daemon: IDLE (or poll) and cycle; reconnect with growing delays when anything is unreachable."""
     stop = _Stop()
-    for signum in STOP_SIGNALS:
+    for signum in _stop_signals():
         signal.signal(signum, stop)
     delay = 1.0
     ctx = None

@@ -37,7 +37,7 @@ _FEED_BYTES = 256 * 1024
 # The stdlib's parser checks every line against every open boundary: parts nested thousands deep take minutes
 # (8,000 levels in 540 kB: 40 s). Real mail, forwards of forwards included, has a few dozen multiparts.
 MAX_MULTIPARTS = 500
-_MULTIPART = re.compile(rb"^content-type:\s*multipart/", re.I | re.M)
+_MULTIPART = re.compile(rb"(?:^|\r)content-type:\s*multipart/", re.I | re.M)  # the parser ends lines at CR too
 
 
 class TooManyParts(ValueError):

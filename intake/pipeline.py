@@ -8,6 +8,7 @@ import logging
 import os
 import pickle
 import re
+import secrets
 import signal
 import sys
 import time
@@ -173,10 +174,11 @@ class PrepareInterrupted(Exception):
 CRASHED = "reading this mail stopped the reading process (it crashed or ran out of memory)"
 
 
-def _serve_prepare(conn, blobs: BlobStore, limits: LimitsConfig, parent: int | None) -> None:
+def _serve_prepare(conn, blobs: BlobStore, limits: LimitsConfig, parent: int | None, writer: str) -> None:
     """The preparer process: prepare each stored mail the daemon names, in order, until told to stop."""
     die_with_parent(parent)
     name_process("hd-prepare")
+    blobs.writer = writer  # this copy of the store: the daemon removes what it leaves by this tag
     # Signals sent to the whole process group (Ctrl-C, a service manager stopping the unit, a closed terminal) are
     # the daemon's to act on: it stops the preparer when it is ready to. Killed in the middle of a mail, the
     # preparer would have that innocent mail failed.
@@ -244,6 +246,7 @@ class ReadAhead:
         self._timeout = ctx.config.limits.mail_timeout
         self._proc = None
         self._conn = None
+        self._writer = ""  # the running preparer's tag on its temporaries
         self._sent: deque[tuple[int, str]] = deque()  # (mail id, digest) sent and not yet answered, in order
         self._answers: dict[int, tuple[str, object]] = {}
         self._head_since = 0.0  # when the preparer began the first unanswered mail, at the latest
@@ -253,8 +256,9 @@ class ReadAhead:
             return
         mp = fork_context()
         conn, child = mp.Pipe(duplex=True)
+        writer = f"prep-{secrets.token_hex(6)}"
         proc = mp.Process(target=_serve_prepare, name="halsodata-prepare", daemon=False,  # it starts readers
-                          args=(child, self.ctx.blobs, self.ctx.config.limits, forked_from_main_thread()))
+                          args=(child, self.ctx.blobs, self.ctx.config.limits, forked_from_main_thread(), writer))
         try:
             proc.start()
         except BaseException:  # no process (out of memory, too many processes): the cycle is retried later
@@ -262,7 +266,7 @@ class ReadAhead:
             raise
         finally:
             child.close()
-        self._proc, self._conn = proc, conn
+        self._proc, self._conn, self._writer = proc, conn, writer
 
     def start(self, mail_id: int, digest: str) -> None:
         """Have the mail prepared after those started before it."""
@@ -331,7 +335,7 @@ class ReadAhead:
     def _died(self, reason: str) -> None:
         """The preparer ended, or hangs: it is stopped for good. The answers it had sent are kept; the mail it was
         preparing fails with `reason`; the mails after it go to a new preparer."""
-        pid = self._proc.pid if self._proc is not None else None
+        writer = self._writer if self._proc is not None else None
         if self._proc is not None:
             with contextlib.suppress(OSError):
                 self._proc.kill()
@@ -343,8 +347,8 @@ class ReadAhead:
         except Exception:  # noqa: BLE001 - the end of what it sent, or an answer cut off by its death
             pass
         self._stop(kill=True)
-        if pid is not None:  # what it sealed for the mail it died on, or was sealing; not what it handed over
-            self.ctx.blobs.remove_temporaries_of(pid, keep=self._sealed_in_answers())
+        if writer is not None:  # what it sealed for the mail it died on, or was sealing; not what it handed over
+            self.ctx.blobs.remove_temporaries_of(writer, keep=self._sealed_in_answers())
         if self._sent:
             failed, _ = self._sent.popleft()
             self._answers[failed] = ("error", PrepareFailed(reason))
@@ -378,13 +382,13 @@ class ReadAhead:
                 self._answers[self._sent.popleft()[0]] = self._conn.recv()
         except Exception:  # noqa: BLE001 - no preparer running, it died, or an answer not understood: stop it anyway
             pass
-        pid, killed = (self._proc.pid if self._proc is not None else None), bool(self._sent)
+        writer, killed = (self._writer if self._proc is not None else None), bool(self._sent)
         self._stop(kill=killed)  # a half-prepared mail is prepared again next time
         for kind, value in self._answers.values():
             if kind == "ok" and value is not None:
                 self.ctx.blobs.discard(value.sealed)
-        if killed and pid is not None:  # and what it was sealing for it goes now, not with the hourly sweep
-            self.ctx.blobs.remove_temporaries_of(pid)
+        if killed and writer is not None:  # and what it was sealing for it goes now, not with the hourly sweep
+            self.ctx.blobs.remove_temporaries_of(writer)
         self._answers.clear()
         self._sent.clear()
 

@@ -40,11 +40,12 @@ def record(engine: Engine, blobs: BlobStore, *, account: str, folder: str, uidva
     only the header and the message stays in the mailbox for a person. Returns None when another daemon
     recorded the same server identity first.
     """
-    digest = blobs.put(raw)
-    try:
-        return _insert(engine, digest, account, folder, uidvalidity, uid, raw, too_large, max_bytes)
-    except IntegrityError:
-        return None
+    with blobs.locked():  # retention must not purge an identical stored mail between the two steps
+        digest = blobs.put(raw)
+        try:
+            return _insert(engine, digest, account, folder, uidvalidity, uid, raw, too_large, max_bytes)
+        except IntegrityError:
+            return None
 
 
 def _header_fields(mail: InboundMail, header: bytes) -> None:

@@ -178,14 +178,10 @@ def _forwarded(walk: _Walk, part: Message, name: str | None, container: str | No
     payload = part.get_payload()
     inner = payload[0] if isinstance(payload, list) and payload else None
     encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
-    if encoding in ("base64", "quoted-printable") and isinstance(inner, Message) and not inner.keys():
+    if isinstance(inner, Message) and (encoding == "quoted-printable" or encoding == "base64" and not inner.keys()):
         # Not allowed (RFC 2046 5.2.1), but sent: the stdlib took the encoded text for the mail. Decoded, it is an
         # attached .eml. Before, such a forward and everything in it was dropped without a word.
-        text = inner.get_payload()
-        text = text if isinstance(text, str) else ""
-        data = (binascii.a2b_base64(text.encode("ascii", "ignore")) if encoding == "base64"
-                else quopri.decodestring(text.encode("utf-8", "surrogateescape")))
-        _file(walk, name or "forwarded.eml", "message/rfc822", data, container, depth)
+        _file(walk, name or "forwarded.eml", "message/rfc822", _decoded_forward(inner, encoding), container, depth)
         return
     if not isinstance(inner, Message):
         walk.problem(name or "forwarded message", "forwarded message is empty or broken", container)
@@ -193,6 +189,21 @@ def _forwarded(walk: _Walk, part: Message, name: str | None, container: str | No
     label = name or _forward_label(_header(inner, "Subject"))
     if not _too_deep(walk, label, container, depth):
         _part(walk, inner, label, depth + 1, nesting + 1)
+
+
+def _decoded_forward(inner: Message, encoding: str) -> bytes:
+    """The forwarded mail's bytes from the text the stdlib parsed as a mail (its header lines, if it found any, and
+    its body), transfer-decoded; base64 leniently, as for any other part."""
+    payload = inner.get_payload()
+    text = payload if not inner.keys() and isinstance(payload, str) else inner.as_string()
+    raw = text.encode("utf-8", "surrogateescape")
+    if encoding == "quoted-printable":
+        return quopri.decodestring(raw)
+    try:
+        return binascii.a2b_base64(raw)
+    except binascii.Error:  # bad padding: what decodes, as email does
+        clean = re.sub(rb"[^A-Za-z0-9+/]", b"", raw)
+        return binascii.a2b_base64(clean[:len(clean) // 4 * 4])
 
 
 def _forward_label(subject: str | None) -> str:

@@ -132,6 +132,7 @@ class BlobStore:
         self._newest = base64.urlsafe_b64decode(keys[0])
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
+        self.writer: str | None = None  # names this process's temporaries (default: its process id)
 
     @property
     def key_count(self) -> int:
@@ -215,8 +216,9 @@ class BlobStore:
         if not path.parent.is_dir():
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             _fsync_path(self.root)  # the new shard directory itself must survive a power cut
-        # mode 0600; named with the writer's process id, so what a killed process was writing can be found at once
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f"{digest}.{os.getpid()}.", suffix=_TEMP_SUFFIX)
+        # mode 0600; named with the writer's tag, so what a killed process was writing can be found at once
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f"{digest}.{self.writer or os.getpid()}.",
+                                    suffix=_TEMP_SUFFIX)
         tmp = Path(name)
         salt = os.urandom(16)
         header = _HEADER.pack(MAGIC, _key_id(self._newest), salt, CHUNK)
@@ -383,10 +385,11 @@ class BlobStore:
         _fsync_path(path.parent)
         return True
 
-    def remove_temporaries_of(self, pid: int, keep: set[str] = frozenset()) -> int:
-        """Delete the half-written and sealed files the (ended) process `pid` left, except those in `keep`; how many."""
+    def remove_temporaries_of(self, writer: str, keep: set[str] = frozenset()) -> int:
+        """Delete the half-written and sealed files the ended process that wrote as `writer` left, except those in
+        `keep`; how many. The tag is random: a process id may belong to another host's daemon on the same store."""
         removed = 0
-        for tmp in self.root.glob(f"[0-9a-f][0-9a-f]/*.{pid}.*{_TEMP_SUFFIX}"):
+        for tmp in self.root.glob(f"[0-9a-f][0-9a-f]/*.{writer}.*{_TEMP_SUFFIX}"):
             if str(tmp) not in keep:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()

@@ -114,3 +114,51 @@ def test_a_forwarded_mail_sent_base64_encoded_is_read_not_dropped():
     assert b"Content-Type: message/rfc822\nContent-Transfer-Encoding: base64" in forwarded.replace(b"\r\n", b"\n")
     unpacked = unpack(forwarded)
     assert [f.filename for f in unpacked.files] == ["forskningsplan.txt"] and unpacked.problems == []
+
+
+def test_a_forwarded_mail_sent_quoted_printable_is_read_and_bad_base64_padding_loses_nothing():
+    import base64
+    import quopri
+
+    from intake.unpack import unpack
+    from tests.test_read_ahead import _nested
+
+    def forward(encoding: str, body: bytes) -> bytes:
+        return (b"From: Forskare <forskare@uni.example>\nTo: intake@halsodata.test\nSubject: Fwd\n"
+                b"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"OUT\"\n\n--OUT\n"
+                b"Content-Type: text/plain\n\nSe bifogat.\n--OUT\nContent-Type: message/rfc822\n"
+                b"Content-Transfer-Encoding: " + encoding.encode() + b"\n\n" + body + b"\n--OUT--\n")
+
+    inner = _nested(3)
+    quoted = forward("quoted-printable", quopri.encodestring(inner.replace(b"\xc3\xa4", b"\xc3\xa4" * 30)))
+    unpadded = forward("base64", base64.encodebytes(inner + b"x").rstrip(b"=\n"))
+    for raw in (quoted, unpadded):
+        unpacked = unpack(raw)
+        assert [f.filename for f in unpacked.files] == ["forskningsplan.txt"] and unpacked.problems == []
+
+
+def test_bare_carriage_returns_do_not_hide_thousands_of_nested_parts():
+    """The stdlib's parser ends lines at a lone CR too; counting only after LF let such a mail through."""
+    import time
+
+    from intake.parse import ParseError, parse
+    from tests.test_read_ahead import _nested
+
+    began = time.monotonic()
+    with pytest.raises(ParseError, match="multipart parts"):
+        parse(_nested(5000).replace(b"\n", b"\r"))
+    assert time.monotonic() - began < 5
+
+
+def test_a_refused_mail_without_a_sender_is_judged_automatic_from_its_header_alone():
+    """A mail with no usable From is checked for signs of automatic mail. That check parsed the whole mail again in
+    the daemon's main thread, with the file store locked: a refused mail nested deep took minutes there."""
+    import time
+
+    from intake.automatic import reasons_without_sender
+    from tests.test_read_ahead import _nested
+
+    raw = b"Auto-Submitted: auto-replied\n" + _nested(5000).split(b"\n", 1)[1]  # no From line
+    began = time.monotonic()
+    assert "Auto-Submitted: auto-replied" in reasons_without_sender(raw)
+    assert time.monotonic() - began < 5

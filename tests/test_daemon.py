@@ -119,3 +119,15 @@ def test_run_once_stops_between_two_mails_on_sigterm(make_config, monkeypatch):
     finally:
         signal.signal(signal.SIGTERM, before)
     assert seen == [True] and report.stopped
+
+
+def test_nohup_keeps_the_daemon_running_after_the_terminal_closes():
+    from intake import daemon
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # what nohup does
+    try:
+        assert signal.SIGHUP not in daemon._stop_signals()
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        assert signal.SIGHUP in daemon._stop_signals()
+    finally:
+        signal.signal(signal.SIGHUP, before)

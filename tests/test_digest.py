@@ -41,20 +41,31 @@ def _tomorrow_at(hour: int, minute: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=SWEDEN)
 
 
+def _first_digest() -> datetime:
+    """When the first digest is due: a moment after the cases the test opens now, and less than 24 hours after
+    them, since the first digest lists the cases opened in the day before it (before 06:00 Swedish time, today at
+    07:30; else tomorrow at 05:30). Before, the test failed when run between midnight and 07:31 Swedish time."""
+    now = datetime.now(SWEDEN)
+    if now.hour < 6:
+        return datetime(now.year, now.month, now.day, 7, 30, tzinfo=SWEDEN)
+    return _tomorrow_at(5, 30)
+
+
 def test_the_daily_digest_goes_out_once_a_day_with_new_overdue_and_waiting_cases(mailbox, smtp_sink, make_config):
+    due = _first_digest()
     config = make_config(extra=f'[coordinators]\naddresses = ["{COORDINATORS}"]\nsummary_events = []\n'
-                               'digest_time = "07:30"\n')
+                               f'digest_time = "{due:%H:%M}"\n')
     for m in demo_set(MAILBOX_USER):
         mailbox.deliver(MAILBOX_USER, m.raw)
     cases = {}
-    daemon.run_once(config, now=_tomorrow_at(7, 0))  # before the digest time: none yet
+    daemon.run_once(config, now=due - timedelta(minutes=30))  # before the digest time: none yet
     assert _digests(smtp_sink) == []
     for c in json.loads(_cli(config, "cases", "list", "--json").stdout):
         cases[c["state"] + ":" + c["track"]] = cases.get(c["state"] + ":" + c["track"], []) + [c["number"]]
 
-    daemon.run_once(config, now=_tomorrow_at(7, 31))
+    daemon.run_once(config, now=due + timedelta(minutes=1))
     [first] = _digests(smtp_sink)
-    day = _tomorrow_at(0).date().isoformat()
+    day = due.date().isoformat()
     assert first.message["Subject"] == (f"Dagens sammanställning {day}: 5 nya, 0 ändrade, 0 att godkänna, "
                                         "0 försenade")
     assert first.message["In-Reply-To"] is None
@@ -65,12 +76,12 @@ def test_the_daily_digest_goes_out_once_a_day_with_new_overdue_and_waiting_cases
     [aggregated] = cases["complete:aggregated"]
     assert f"  {aggregated}  Komplett, aggregerad statistik  lars.persson@su.example" in body
 
-    daemon.run_once(config, now=_tomorrow_at(12, 0))  # later the same day: no second digest
-    daemon.run_once(config, now=_tomorrow_at(23, 59))
+    daemon.run_once(config, now=due.replace(hour=12, minute=0))  # later the same day: no second digest
+    daemon.run_once(config, now=due.replace(hour=23, minute=59))
     assert len(_digests(smtp_sink)) == 1
 
     # sixteen days on: the two incomplete cases are overdue (a reminder went out the same cycle)
-    later = _tomorrow_at(7, 45) + timedelta(days=16)
+    later = due + timedelta(days=16, minutes=15)
     daemon.run_once(config, now=later)
     second = _digests(smtp_sink)[-1].message
     assert len(_digests(smtp_sink)) == 2

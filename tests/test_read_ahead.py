@@ -535,3 +535,29 @@ def test_a_preparer_whose_daemon_is_gone_removes_what_it_sealed(make_config, mon
     proc.join(30)
     assert not proc.is_alive()
     assert _temporaries(ctx) == []
+
+
+def test_retention_waits_for_a_mail_being_recorded(make_config, monkeypatch):
+    """A stored mail identical to one being purged (a mail set aside and put back into the folder) was deleted
+    between being stored and being recorded, and was then set aside again as missing."""
+    import threading
+
+    from intake import receive, retention
+
+    ctx = daemon.open_context(make_config())
+    raw = factory.mail("Ansökan", sender="r1@uni.example")
+    digest = hashlib.sha256(raw).hexdigest()
+    real, purged = receive._insert, []
+
+    def insert_while_retention_runs(*args, **kwargs):
+        purge = threading.Thread(target=lambda: purged.append(
+            retention.delete_unreferenced(ctx.engine, ctx.blobs, {digest})))
+        purge.start()
+        purge.join(1.0)
+        purged.append(purge)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(receive, "_insert", insert_while_retention_runs)
+    record(ctx.engine, ctx.blobs, account="acc", folder="INBOX", uidvalidity=1, uid=1, raw=raw)
+    purged[0].join(30)
+    assert purged[1:] == [0] and ctx.blobs.get(digest) == raw

@@ -295,3 +295,15 @@ def test_a_stored_mail_cut_short_is_the_stores_problem_not_a_broken_mail(tmp_pat
 
     stored.write_bytes(whole)  # restored from the backup
     assert pipeline.process(ctx, row.id) == "processed"
+
+
+def test_a_dead_writers_temporaries_are_found_by_its_tag_not_by_a_process_id_another_host_may_share(tmp_path):
+    import os
+
+    mine, other = BlobStore(tmp_path, [new_key().encode()]), BlobStore(tmp_path, [new_key().encode()])
+    mine.writer = "prep-3f2a"
+    other.writer = str(os.getpid())  # the same number as a process on another host, or the default name
+    kept = other.seal_many([b"the other daemon's attachment"])
+    mine.seal_many([b"this preparer's attachment", b"another"])
+    assert mine.remove_temporaries_of("prep-3f2a") == 2
+    assert all(os.path.exists(s.tmp) for s in kept)
