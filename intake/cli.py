@@ -72,7 +72,10 @@ def main(ctx: click.Context, config_path):
 @click.option("--once", is_flag=True, help="Take in everything now in the mailbox, send what is due, then exit.")
 @click.pass_obj
 def run(obj: _Obj, once: bool):
-    """Run the intake daemon (IMAP IDLE, or polling where the server has no IDLE)."""
+    """Run the intake daemon (IMAP IDLE, or polling where the server has no IDLE).
+
+    SIGTERM, SIGHUP (unless started with nohup) or Ctrl-C stops it, and --once, between two mails; a mail
+    recorded and not yet processed is processed at the next start."""
     config = obj.config
     try:
         if once:

@@ -280,8 +280,8 @@ class LimitsConfig(_Section):
     max_ocr_pages: int = Field(5, ge=0, description="scanned pages read with OCR per document")
     read_timeout: int = Field(60, ge=1, description="seconds to read one file")
     read_memory_mb: int = Field(1024, ge=128, description="memory cap of the process reading one file")
-    mail_timeout: int = Field(900, ge=1, description="seconds to prepare one mail (parse, unpack, read every file); "
-                              "beyond it the mail is failed and left in the mailbox for a person")
+    mail_timeout: int = Field(900, ge=1, description="seconds the daemon waits for one mail to be prepared (parse, "
+                              "unpack, read every file); beyond it the mail is failed and left in the mailbox")
 
     @model_validator(mode="after")
     def _mail_after_file(self):

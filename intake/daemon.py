@@ -87,7 +87,8 @@ def _process(ctx: pipeline.Context, mail_id: int, report: CycleReport,
         raise  # the daemon is stopping: the mail stays recorded and is processed at the next start
     except pipeline.PrepareFailed as exc:  # this mail crashed the process reading it (or took all its memory)
         log.error("mail #%s: %s; recorded as failed, going on", mail_id, exc)
-        pipeline.fail(ctx, mail_id, f"{exc}; raw message kept", leave_in_mailbox=True)
+        pipeline.fail(ctx, mail_id, f"{exc}; raw message kept and left in the mailbox folder: move it out of the "
+                                    "folder and back in to have it taken in again", leave_in_mailbox=True)
         status = "failed"
     except BlobError as exc:  # this one stored copy is damaged or gone: the others must not wait for it
         log.error("mail #%s: %s; left in the mailbox for a coordinator, going on", mail_id, exc)

@@ -120,6 +120,7 @@ class Mailbox:
 
     def uids(self) -> list[int]:
         """UID SEARCH UNDELETED: every message still in the folder."""
+        self._announced()  # what the server said before this listing is in it
         found = self._undeleted()
         self._listed = set(found)
         return found
@@ -127,12 +128,20 @@ class Mailbox:
     def _undeleted(self) -> list[int]:
         return sorted(int(u) for u in self.client.search(["UNDELETED"]))
 
+    def _announced(self) -> bool:
+        """Whether the server said EXISTS (new mail) among its answers to our commands since the last look, and
+        forget it. imaplib keeps such unsolicited answers until they are asked for; IDLE never repeats them."""
+        responses = getattr(getattr(self.client, "_imap", None), "untagged_responses", None)
+        return bool(responses.pop("EXISTS", None)) if isinstance(responses, dict) else False
+
     def _arrived_since_listed(self) -> bool:
         """A mail delivered after the last uids() was announced in the answer to some command since (the server
-        says EXISTS once, and IDLE does not repeat it): look before idling, or it waits a whole idle_timeout."""
+        says EXISTS once, and IDLE does not repeat it): look before idling, or it waits a whole idle_timeout. The
+        search may not show a mail that arrived while it ran, though the server announced it at its end."""
         if self._listed is None:
             return False
-        return bool(set(self._undeleted()) - self._listed)
+        new = bool(set(self._undeleted()) - self._listed)
+        return self._announced() or new
 
     def size(self, uid: int) -> int | None:
         """UID FETCH RFC822.SIZE; None when the message is gone."""

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 from tests import factory
 from tests.conftest import MAILBOX_USER
@@ -55,6 +56,46 @@ def test_a_mail_delivered_during_a_cycle_does_not_wait_for_the_idle_timeout(mail
         mailbox.deliver(MAILBOX_USER, factory.mail())
         box.client.noop()  # some command of the cycle after the listing: its answer carries the EXISTS
         assert box.wait(10) is True, "the waiting mail was not noticed"
+
+
+class _SearchRanAsTheMailLanded:
+    """An IMAP client whose second UNDELETED search ran just as a mail was delivered: the result does not show it,
+    but the server announced it (EXISTS) at the end of that very command, and IDLE never says it again."""
+
+    def __init__(self):
+        self._imap = SimpleNamespace(untagged_responses={"EXISTS": [b"0"]})  # from the SELECT before the listing
+        self.searches, self.idled = 0, False
+
+    def search(self, criteria):
+        self.searches += 1
+        if self.searches == 2:
+            self._imap.untagged_responses.setdefault("EXISTS", []).append(b"1")
+        return []
+
+    def has_capability(self, name):
+        return name == "IDLE"
+
+    def idle(self):
+        self.idled = True
+
+    def idle_check(self, timeout):
+        time.sleep(timeout)
+        return []
+
+    def idle_done(self):
+        return b"", []
+
+
+def test_a_mail_announced_at_the_end_of_the_last_search_before_idle_is_not_left_for_the_idle_timeout(make_config):
+    """Seen as a flaky daemon and outage test: a mail delivered as the daemon entered IDLE waited the whole
+    idle_timeout (600 s by default) for the next cycle."""
+    from intake.mailbox import Mailbox
+
+    box = Mailbox(make_config().imap)
+    box.client = _SearchRanAsTheMailLanded()
+    assert box.uids() == []
+    assert box.wait(3) is True and not box.client.idled
+    assert box.wait(0.1) is False  # said once, taken once: no endless cycling
 
 
 def test_run_once_stopped_by_the_disk_says_so_and_that_nothing_is_lost(make_config, monkeypatch):

@@ -159,6 +159,7 @@ def test_a_mail_that_keeps_the_preparer_past_mail_timeout_fails_and_the_next_one
     assert _statuses(ctx, mails) == ["processed", "failed", "processed"]
     failed = _outcome(ctx, mails[1][0])
     assert "[limits] mail_timeout (2 s)" in failed.outcome and failed.leave_in_mailbox
+    assert "move it out of the folder and back in to have it taken in again" in failed.outcome  # what to do
 
 
 def test_a_stop_request_while_a_mail_is_being_read_stops_at_once_and_the_mail_waits_for_the_next_start(
