@@ -68,6 +68,9 @@ def main(ctx: click.Context, config_path):
     ctx.obj = _Obj(config_path)
 
 
+EX_TEMPFAIL = 75  # sysexits.h: not finished, try again (run --once stopped on request)
+
+
 @main.command()
 @click.option("--once", is_flag=True, help="Take in everything now in the mailbox, send what is due, then exit.")
 @click.pass_obj
@@ -75,7 +78,7 @@ def run(obj: _Obj, once: bool):
     """Run the intake daemon (IMAP IDLE, or polling where the server has no IDLE).
 
     SIGTERM, SIGHUP (unless started with nohup) or Ctrl-C stops it, and --once, between two mails; a mail
-    recorded and not yet processed is processed at the next start."""
+    recorded and not yet processed is processed at the next start. --once stopped so exits with 75."""
     config = obj.config
     try:
         if once:
@@ -84,6 +87,7 @@ def run(obj: _Obj, once: bool):
                        f"({report.failed} failed), {report.moved} filed away, {report.sent} reply(ies) sent")
             if report.stopped:
                 click.echo("Stopped on request before the end; what is left is taken in on the next run.", err=True)
+                raise SystemExit(EX_TEMPFAIL)
             if report.deferred:
                 click.echo(f"{report.deferred} reply(ies) deferred by the SMTP server; they are tried again on "
                            "the next run.", err=True)

@@ -172,3 +172,17 @@ def test_nohup_keeps_the_daemon_running_after_the_terminal_closes():
         assert signal.SIGHUP in daemon._stop_signals()
     finally:
         signal.signal(signal.SIGHUP, before)
+
+
+def test_run_once_stopped_on_request_exits_75_so_a_script_can_tell(make_config, monkeypatch):
+    """From a fresh-user trial: stopped by SIGTERM, `run --once` exited 0 as if it had finished."""
+    from click.testing import CliRunner
+
+    from intake import cli, daemon
+
+    config = make_config()
+    monkeypatch.setattr(daemon, "run_once", lambda _config: daemon.CycleReport(taken_in=3, processed=1,
+                                                                              stopped=True))
+    result = CliRunner().invoke(cli.main, ["--config", str(config.source), "run", "--once"])
+    assert result.exit_code == 75
+    assert "3 mail(s) taken in, 1 processed" in result.output and "Stopped on request" in result.output
