@@ -203,15 +203,17 @@ def _serve_prepare(conn, blobs: BlobStore, limits: LimitsConfig, parent: int | N
                 answer = ("error", _portable(exc))
             try:
                 conn.send(answer)
-            except (EOFError, OSError):  # the daemon is gone: nobody will put these files in place
-                if answer[0] == "ok":
-                    blobs.discard(answer[1].sealed)
+                continue
+            except (EOFError, OSError):  # the daemon is gone
+                refused = None
+            except Exception as exc:  # an answer that cannot be pickled
+                refused = exc
+            if answer[0] == "ok":  # nobody will put these files in place
+                blobs.discard(answer[1].sealed)
+            if refused is None:
                 return
-            except Exception as exc:  # an answer that cannot be pickled: its files are not wanted; say what it was
-                if answer[0] == "ok":
-                    blobs.discard(answer[1].sealed)
-                conn.send(("error", PrepareFailed(f"the result of reading this mail could not be handed over "
-                                                  f"({type(exc).__name__}): it is built too deeply or strangely")))
+            conn.send(("error", PrepareFailed(f"the result of reading this mail could not be handed over "
+                                              f"({type(refused).__name__}): it is built too deeply or strangely")))
     finally:
         shutdown_readers()
 
@@ -284,10 +286,6 @@ class ReadAhead:
             self._sent.append((mail_id, digest))
             return
 
-    @property
-    def pending(self) -> int:
-        return len(self._sent) + len(self._answers)
-
     def take(self, mail_id: int) -> Prepared | None:
         """The prepared mail; None when it already has an outcome. Raises what preparing it raised, PrepareFailed
         when it ended the preparer, PrepareInterrupted when the daemon is to stop first."""
@@ -340,12 +338,7 @@ class ReadAhead:
             with contextlib.suppress(OSError):
                 self._proc.kill()
             self._proc.join(10)
-        try:
-            while self._sent and self._conn.poll(0):
-                answer = self._conn.recv()
-                self._answers[self._sent.popleft()[0]] = answer
-        except Exception:  # noqa: BLE001 - the end of what it sent, or an answer cut off by its death
-            pass
+        self._collect(0.0)
         self._stop(kill=True)
         if writer is not None:  # what it sealed for the mail it died on, or was sealing; not what it handed over
             self.ctx.blobs.remove_temporaries_of(writer, keep=self._sealed_in_answers())
@@ -376,12 +369,7 @@ class ReadAhead:
 
     def close(self) -> None:
         """Stop the preparer; the sealed files of mails prepared and not processed are removed."""
-        try:  # answers sent or about to be sent name sealed files too: a moment to collect them
-            deadline = time.monotonic() + CLOSE_GRACE
-            while self._sent and self._conn.poll(max(0.0, deadline - time.monotonic())):
-                self._answers[self._sent.popleft()[0]] = self._conn.recv()
-        except Exception:  # noqa: BLE001 - no preparer running, it died, or an answer not understood: stop it anyway
-            pass
+        self._collect(CLOSE_GRACE)  # answers sent or about to be sent name sealed files too
         writer, killed = (self._writer if self._proc is not None else None), bool(self._sent)
         self._stop(kill=killed)  # a half-prepared mail is prepared again next time
         for kind, value in self._answers.values():
@@ -391,6 +379,15 @@ class ReadAhead:
             self.ctx.blobs.remove_temporaries_of(writer)
         self._answers.clear()
         self._sent.clear()
+
+    def _collect(self, seconds: float) -> None:
+        """Take the answers the preparer has sent, waiting up to `seconds` for more, in the order asked."""
+        deadline = time.monotonic() + seconds
+        try:
+            while self._sent and self._conn is not None and self._conn.poll(max(0.0, deadline - time.monotonic())):
+                self._answers[self._sent.popleft()[0]] = self._conn.recv()
+        except Exception:  # noqa: BLE001 - its end, an answer cut off by its death, or one not understood
+            pass
 
     def _sealed_in_answers(self) -> set[str]:
         return {s.tmp for kind, value in self._answers.values() if kind == "ok" and value is not None

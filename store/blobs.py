@@ -320,8 +320,7 @@ class BlobStore:
         """Remove one file for good (retention), with its damaged copy and the half-written copies a killed process
         left; False if it was not there. A copy written within STALE_AFTER seconds is left to the process writing
         it: intake may be about to put the same content in place for a new mail, and the sweep removes it if not."""
-        with self.locked():
-            return self._delete(digest)
+        return self.delete_unless([digest], keep=lambda _digest: False) == 1
 
     def delete_unless(self, digests: Iterable[str], keep: Callable[[str], bool]) -> int:
         """Delete each file `keep` says no to, asking it under the lock that intake holds from putting a mail's
